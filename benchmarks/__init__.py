@@ -1,0 +1,1 @@
+"""Throughput and memory benchmarks; each writes JSON and prints one line of numbers."""

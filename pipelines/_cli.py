@@ -1,0 +1,48 @@
+"""Shared command-line plumbing: dataclass-driven flags, error reporting, progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any, Callable, Sequence, TypeVar
+
+from crturb_keras.errors import CrturbError
+
+T = TypeVar("T")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip: Sequence[str] = ()) -> None:
+    """Add one ``--flag`` per field of a frozen config dataclass (``snake_case`` -> ``--kebab-case``)."""
+    defaults = config_cls()
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+        default = getattr(defaults, f.name)
+        kind = type(default)
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+            metavar=kind.__name__.upper(), help=f"(default: {default})",
+        )
+
+
+def config_from_args(config_cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
+    """Build the config dataclass from parsed flags (fields not given as flags keep defaults)."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values.update(overrides)
+    return config_cls(**values)
+
+
+def run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
+        argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, call ``main``; print a CrturbError as one line and return 2 (``--debug``: raise)."""
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    args = parser.parse_args(argv)
+    try:
+        return main(args)
+    except CrturbError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,119 @@
+"""Convert Athena++ ``.athdf`` outputs to FITS cubes (one ImageHDU per field).
+
+    python -m pipelines.convert IN.athdf OUT.fits [--fields rho,Ec]
+    python -m pipelines.convert data/surrogate data/fits          # every .athdf below a folder
+
+Outputs of one cycle written by several output blocks (``run.out1.00010.athdf`` with ``prim``,
+``run.out2.00010.athdf`` with ``cons``) are merged into one cube ``run.00010.fits``. Existing
+FITS files are kept (a re-run resumes) unless ``--overwrite`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from crturb_keras.errors import ConfigError
+from crturb_keras.io.athena import read_athdf
+from crturb_keras.io.fits import write_fits_cube
+
+from ._cli import run
+
+_OUTPUT = re.compile(r"^(?P<base>.+)\.out\d+\.(?P<num>\d+)\.athdf$")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.convert", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="IN",
+                        help=".athdf file(s) or folder(s) searched recursively; the last "
+                             "argument is OUT")
+    parser.add_argument("--fields", default=None,
+                        help="comma-separated fields (stored or derived, e.g. "
+                             "rho,Ec,magnetic_energy_density); default: all stored fields")
+    parser.add_argument("--class-name", default=None,
+                        help="CRCLASS card; default: the file's surrogate class, if any")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing FITS files")
+    return parser
+
+
+def plan(inputs: Sequence[str], out: str) -> list[tuple[list[Path], Path]]:
+    """Group input files by cycle and pair each group with its output FITS path."""
+    roots: list[tuple[Path, Path]] = []          # (file, folder it was found under)
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.rglob("*.athdf"))
+            if not found:
+                raise ConfigError(f"{path}: no .athdf files below this folder")
+            roots += [(f, path) for f in found]
+        elif path.is_file():
+            roots.append((path, path.parent))
+        else:
+            raise ConfigError(f"{path}: no such file or folder")
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    base_of: dict[tuple[Path, str], Path] = {}
+    for file, root in roots:
+        match = _OUTPUT.match(file.name)
+        stem = f"{match['base']}.{match['num']}" if match else file.stem
+        key = (file.parent, stem)
+        groups.setdefault(key, []).append(file)
+        base_of[key] = root
+    out_path = Path(out)
+    single = len(groups) == 1 and out_path.suffix.lower() in (".fits", ".fit")
+    jobs = []
+    for key, files in groups.items():
+        if single:
+            target = out_path
+        else:
+            if out_path.suffix.lower() in (".fits", ".fit"):
+                raise ConfigError(f"{out_path}: {len(groups)} cycles to convert need an output "
+                                  f"folder, not a single .fits file")
+            relative = key[0].relative_to(base_of[key])
+            target = out_path / relative / f"{key[1]}.fits"
+        jobs.append((sorted(set(files)), target))
+    return jobs
+
+
+def main(args: argparse.Namespace) -> int:
+    if len(args.inputs) < 2:
+        raise ConfigError("give at least one input and the output: IN [IN ...] OUT")
+    *inputs, out = args.inputs
+    fields = [f.strip() for f in args.fields.split(",")] if args.fields else None
+    jobs = plan(inputs, out)
+    done = skipped = 0
+    partial: list[str] = []
+    for files, target in tqdm(jobs, desc="convert", unit="file", file=sys.stderr):
+        if target.exists() and not args.overwrite:
+            skipped += 1
+            continue
+        snapshot = read_athdf(files)
+        wanted = fields
+        if fields is not None:
+            wanted = [f for f in fields if f in snapshot]
+            if not wanted:
+                raise ConfigError(f"{files[0]}: none of the fields {', '.join(fields)}; it holds "
+                                  f"{', '.join(snapshot.names)}")
+            if len(wanted) < len(fields):
+                partial.append(f"{files[0]}: lacks {', '.join(set(fields) - set(wanted))}")
+        write_fits_cube(snapshot, target, fields=wanted, class_name=args.class_name,
+                        overwrite=args.overwrite)
+        done += 1
+    for line in partial:
+        print(f"note: {line} (written without it)", file=sys.stderr)
+    print(f"{done} FITS file(s) written, {skipped} kept (exist; --overwrite to redo), under {out}")
+    return 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Entry point (also used by the tests)."""
+    return run(main, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,37 @@
+"""Shared fixtures: small in-memory snapshots with known values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crturb_keras.snapshot import Snapshot
+
+CR_VARIABLES = (
+    ["rho", "vel1", "vel2", "vel3", "Ec", "Fc1", "Fc2", "Fc3"]
+    + [f"Sigma_diff{i}" for i in (1, 2, 3)]
+    + [f"Sigma_adv{i}" for i in (1, 2, 3)]
+    + [f"Vc{i}" for i in (1, 2, 3)]
+)
+
+
+def make_snapshot(shape=(8, 12, 16), names=("rho", "vel1", "Bcc1", "Bcc2", "Bcc3"), seed=0,
+                  time=1.5, cycle=42) -> Snapshot:
+    """A snapshot of shape (nx3, nx2, nx1) whose values are random but positive for rho."""
+    rng = np.random.default_rng(seed)
+    fields = {}
+    for name in names:
+        data = rng.standard_normal(shape).astype(np.float32)
+        fields[name] = np.exp(data) if name in ("rho", "Ec") else data
+    nx3, nx2, nx1 = shape
+    return Snapshot(
+        fields=fields,
+        x1f=np.linspace(-0.5, 0.5, nx1 + 1), x2f=np.linspace(0.0, 2.0, nx2 + 1),
+        x3f=np.linspace(0.0, 1.0, nx3 + 1), time=time, cycle=cycle,
+        attributes={"SurrogateClass": "CR_Advect"},
+    )
+
+
+@pytest.fixture
+def snapshot() -> Snapshot:
+    return make_snapshot()

@@ -1,0 +1,95 @@
+"""The command-line jobs: outputs, resumption, refusals, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from crturb_keras.io.athena import read_athdf, write_athdf
+from crturb_keras.io.fits import read_fits_cube
+from pipelines import convert, simulate
+
+from conftest import make_snapshot
+
+ARGS = ["--resolution", "16", "--snapshots", "2", "--meshblock", "8"]
+
+
+def test_simulate_cli_writes_outputs_summary_and_figure(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert simulate.cli(["--out", str(out), "--classes", "MHD,CR_Diff100", *ARGS]) == 0
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.athdf"))
+    assert files == ["CR_Diff100/cr.out1.00000.athdf", "CR_Diff100/cr.out1.00001.athdf",
+                     "MHD/cr.out1.00000.athdf", "MHD/cr.out1.00001.athdf"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["resolution"] == 16
+    assert set(summary["statistics"]) == {"MHD", "CR_Diff100"}
+    assert summary["statistics"]["MHD"]["sigma_ln_rho"] > 0.3
+    assert (out / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "4 file(s) written" in capsys.readouterr().out
+    assert simulate.cli(["--out", str(out), "--classes", "MHD,CR_Diff100", *ARGS]) == 0
+    assert "0 file(s) written, 4 reused" in capsys.readouterr().out
+
+
+def test_simulate_cli_refuses_other_config_and_bad_flags(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert simulate.cli(["--out", str(out), "--classes", "MHD", *ARGS]) == 0
+    capsys.readouterr()
+    assert simulate.cli(["--out", str(out), "--classes", "MHD", *ARGS, "--mach", "0.9"]) == 2
+    err = capsys.readouterr().err
+    assert "different surrogate configuration" in err and "Traceback" not in err
+    assert simulate.cli(["--out", str(out), "--classes", "Bogus", *ARGS]) == 2
+    assert "unknown class" in capsys.readouterr().err
+
+
+def test_convert_single_file_and_folder(tmp_path, capsys):
+    sim = tmp_path / "sim"
+    assert simulate.cli(["--out", str(sim), "--classes", "MHD,CR_Advect", *ARGS]) == 0
+    source = sim / "CR_Advect" / "cr.out1.00001.athdf"
+    single = tmp_path / "one.fits"
+    assert convert.cli([str(source), str(single), "--fields", "rho,Ec"]) == 0
+    cube = read_fits_cube(single)
+    assert cube.names == ["rho", "Ec"]
+    np.testing.assert_array_equal(cube["Ec"], read_athdf(source)["Ec"])
+    assert cube.attributes["SurrogateClass"] == "CR_Advect"
+
+    out = tmp_path / "fits"
+    assert convert.cli([str(sim), str(out), "--fields", "rho,Ec"]) == 0
+    captured = capsys.readouterr()
+    assert "4 FITS file(s) written" in captured.out
+    assert "lacks Ec" in captured.err  # MHD runs carry no CR energy
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.fits")) == [
+        "CR_Advect/cr.00000.fits", "CR_Advect/cr.00001.fits",
+        "MHD/cr.00000.fits", "MHD/cr.00001.fits"]
+    assert read_fits_cube(out / "MHD" / "cr.00000.fits").names == ["rho"]
+    assert convert.cli([str(sim), str(out)]) == 0
+    assert "0 FITS file(s) written, 4 kept" in capsys.readouterr().out
+
+
+def test_convert_merges_outputs_of_one_cycle(tmp_path):
+    write_athdf(make_snapshot(names=("rho", "Bcc1", "Bcc2", "Bcc3")), tmp_path / "run.out1.00002.athdf")
+    write_athdf(make_snapshot(names=("Etot",), seed=5), tmp_path / "run.out2.00002.athdf",
+                variable="cons")
+    assert convert.cli([str(tmp_path), str(tmp_path / "fits")]) == 0
+    merged = read_fits_cube(tmp_path / "fits" / "run.00002.fits")
+    assert merged.names == ["rho", "Bcc1", "Bcc2", "Bcc3", "Etot"]
+
+
+def test_convert_errors_are_one_line(tmp_path, capsys):
+    assert convert.cli([str(tmp_path / "absent.athdf"), str(tmp_path / "x.fits")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    bad = tmp_path / "bad.athdf"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 50)
+    assert convert.cli([str(bad), str(tmp_path / "x.fits")]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(bad) in last and "Traceback" not in err
+
+
+@pytest.mark.parametrize("module", ["pipelines.simulate", "pipelines.convert"])
+def test_modules_run_from_the_shell(module):
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: python -m " + module in done.stdout
