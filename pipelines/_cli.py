@@ -12,18 +12,41 @@ from crturb_keras.errors import CrturbError
 T = TypeVar("T")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, skip: Sequence[str] = ()) -> None:
-    """Add one ``--flag`` per field of a frozen config dataclass (``snake_case`` -> ``--kebab-case``)."""
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _sequence(element: type) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        return tuple(element(part.strip()) for part in text.split(",") if part.strip())
+    return parse
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
+                         skip: Sequence[str] = ()) -> None:
+    """Add one ``--flag`` per field of a frozen config dataclass (``snake_case`` -> ``--kebab-case``).
+
+    Booleans take ``true``/``false``; tuples take comma-separated values.
+    """
     defaults = config_cls()
     for f in dataclasses.fields(config_cls):
         if f.name in skip:
             continue
         default = getattr(defaults, f.name)
-        kind = type(default)
-        parser.add_argument(
-            "--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
-            metavar=kind.__name__.upper(), help=f"(default: {default})",
-        )
+        if isinstance(default, bool):
+            parse, shown = _boolean, str(default).lower()
+        elif isinstance(default, tuple):
+            parse = _sequence(type(default[0]) if default else str)
+            shown = ",".join(str(v) for v in default) or "none"
+        else:
+            parse, shown = type(default), default
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=parse,
+                            default=default, help=f"(default: {shown})")
 
 
 def config_from_args(config_cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:

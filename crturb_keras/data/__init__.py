@@ -1,0 +1,32 @@
+"""Data preparation: buffered splits, images, transforms, prepared datasets, tf.data pipelines.
+
+``make_dataset`` lives in :mod:`crturb_keras.data.pipeline` (it imports TensorFlow); it is
+re-exported here lazily so that preparing data never pays for importing TensorFlow.
+"""
+
+from .sources import Source, discover_sources
+from .splits import SPLITS, Region, SplitLayout, autocorrelation_length, check_layout, split_regions
+from .store import PrepareConfig, load_manifest, prepare
+
+__all__ = [
+    "SPLITS",
+    "PrepareConfig",
+    "Region",
+    "Source",
+    "SplitLayout",
+    "autocorrelation_length",
+    "check_layout",
+    "discover_sources",
+    "load_manifest",
+    "make_dataset",
+    "prepare",
+    "split_regions",
+]
+
+
+def __getattr__(name: str):
+    if name == "make_dataset":
+        from .pipeline import make_dataset
+
+        return make_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,131 @@
+"""Find simulation snapshots on disk and read the fields a prepared dataset needs from them.
+
+A :class:`Source` is one snapshot of one class: the ``.athdf`` outputs of one cycle (``out1``,
+``out2``, ... merged) or one FITS cube. Classes come from folder names (``runs/<class>/...``) or
+from the files themselves (the surrogate's ``SurrogateClass`` attribute, the FITS ``CRCLASS``
+card) -- never from file order.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import h5py
+from astropy.io import fits
+
+from ..errors import ConfigError, DataFormatError
+from ..io.athena import read_athdf
+from ..io.fits import read_fits_cube
+from ..snapshot import DERIVED, Snapshot
+
+_OUTPUT = re.compile(r"^(?P<base>.+)\.out\d+\.(?P<num>\d+)\.athdf$")
+_SUFFIXES = (".athdf", ".fits", ".fit")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One snapshot of one class: ``paths`` are the files of one cycle (or one FITS cube)."""
+
+    class_name: str
+    paths: tuple[str, ...]
+
+    @property
+    def is_fits(self) -> bool:
+        return self.paths[0].lower().endswith((".fits", ".fit"))
+
+    def variables(self) -> set[str]:
+        """Stored variable names available in the files, plus derived names they allow."""
+        names: set[str] = set()
+        for path in self.paths:
+            try:
+                if self.is_fits:
+                    with fits.open(path) as hdul:
+                        names |= {str(h.header.get("FIELD", h.name)) for h in hdul[1:]}
+                else:
+                    with h5py.File(path, "r") as f:
+                        names |= {v.decode() for v in f.attrs["VariableNames"]}
+            except (OSError, KeyError) as err:
+                raise DataFormatError(f"{path}: cannot list its variables ({err}); is it a valid "
+                                      f"{'FITS' if self.is_fits else 'Athena++ HDF5'} file?") from None
+        return names | {d for d, (needs, _) in DERIVED.items() if set(needs) <= names}
+
+    def read(self, names: list[str]) -> Snapshot:
+        """Read ``names`` (stored or derived) as a Snapshot."""
+        if self.is_fits:
+            return read_fits_cube(self.paths[0]).select(names)
+        return read_athdf(list(self.paths), names, check_finite=True)
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _class_from_file(path: Path) -> str | None:
+    try:
+        if path.suffix.lower() in (".fits", ".fit"):
+            with fits.open(path) as hdul:
+                value = hdul[0].header.get("CRCLASS")
+        else:
+            with h5py.File(path, "r") as f:
+                value = f.attrs.get("SurrogateClass")
+    except OSError:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode()
+    return str(value) if value else None
+
+
+def discover_sources(specs: Iterable[str], classes_from_dirs: bool = False) -> list[Source]:
+    """Turn folders or glob patterns into Sources, one per snapshot.
+
+    Parameters
+    ----------
+    specs : iterable of str
+        Folders (each sub-folder holding one class's files, as ``pipelines.simulate`` writes
+        them) or glob patterns such as ``'runs/*/cr.out1.*.athdf'`` (``**`` allowed).
+    classes_from_dirs : bool
+        Name the class of a globbed file after its parent folder; otherwise the class is read
+        from the file (surrogate attribute or FITS ``CRCLASS``). Files in class folders always
+        take the folder name.
+
+    Raises
+    ------
+    ConfigError
+        If nothing matches, or a file's class cannot be determined.
+    """
+    found: list[tuple[Path, str | None]] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            for sub in sorted(p for p in path.iterdir() if p.is_dir()):
+                found += [(f, sub.name) for f in sorted(sub.rglob("*"))
+                          if f.suffix.lower() in _SUFFIXES]
+            found += [(f, None) for f in sorted(path.glob("*")) if f.suffix.lower() in _SUFFIXES]
+        else:
+            matches = sorted(Path(m) for m in glob.glob(spec, recursive=True))
+            matches = [m for m in matches if m.is_file() and m.suffix.lower() in _SUFFIXES]
+            found += [(m, m.parent.name if classes_from_dirs else None) for m in matches]
+    if not found:
+        raise ConfigError(f"no .athdf or .fits files found for {', '.join(specs)}")
+    groups: dict[tuple, list[Path]] = {}
+    classes: dict[tuple, str] = {}
+    for path, label in found:
+        match = _OUTPUT.match(path.name)
+        key = (str(path.parent), match["base"], match["num"]) if match else (str(path),)
+        label = label or _class_from_file(path)
+        if label is None:
+            raise ConfigError(f"{path}: cannot tell its class; put files in class folders "
+                              f"(runs/<class>/...) and pass --classes-from-dirs")
+        groups.setdefault(key, []).append(path)
+        classes[key] = label
+    return [Source(classes[k], tuple(str(p) for p in sorted(set(v)))) for k, v in groups.items()]

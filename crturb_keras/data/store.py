@@ -1,0 +1,481 @@
+"""Prepare buffered, transformed, tiled datasets on disk: shards of ``.npy`` plus ``manifest.json``.
+
+Layout of a prepared folder::
+
+    manifest.json
+    train/slice/<class>.0000.images.npy     (n, tile, tile, 1)   float16 or float32
+    train/slice/<class>.0000.labels.npy     (n,)                 int32 class index
+    train/slice/<class>.0000.targets.npy    (n, tile, tile, T)   paired fields, if the class has them
+    train/slice/<class>.0000.meta.npy       (n, 7) int32: source, plane start, plane stop,
+                                                      row, col, roll rows, roll cols
+    val/..., test/..., and projection/ beside slice/ when asked for
+
+Why ``.npy`` shards: they memory-map, need no parser, and numpy reads a 2,048-tile shard in one
+call; the input-pipeline benchmark (``benchmarks/input_pipeline.py``) compares them with TFRecord.
+Shards are per (split, kind, class) so that tasks can pick classes (the map task needs classes
+that carry ``Ec``) and interleaving mixes classes evenly.
+
+The whole folder is built under a temporary name and renamed when complete. Running
+:func:`prepare` again with the same configuration and the same source files (by SHA-256) reuses
+the result; anything else in an existing folder is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .._version import __version__
+from ..errors import ConfigError, DataFormatError
+from ..simulate.config import CLASSES
+from . import transforms
+from .images import periodic_roll, projection_windows, projections, slices, tiles
+from .sources import Source, sha256
+from .splits import SPLITS, autocorrelation_length, split_regions
+
+FORMAT = "crturb-prepared/1"
+KINDS = ("slice", "projection")
+META_COLUMNS = ("source", "plane_start", "plane_stop", "row", "col", "roll_rows", "roll_cols")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How images are cut, transformed and stored (every field is a ``pipelines.prepare`` flag).
+
+    Attributes
+    ----------
+    axis : {"x1", "x2", "x3"}
+        Images are normal to this axis, and the splits are regions along it. ``x1`` (the mean
+        field) gives the published slices; only then are 90-degree rotations valid augmentations.
+    fractions : (train, val, test)
+        Shares of the cells left after buffers.
+    buffer : str
+        Buffer between regions in cells, or ``"auto"``: the largest density autocorrelation length
+        (1/e) along ``axis`` over all sources, rounded up.
+    kinds : tuple of {"slice", "projection"}
+        Image kinds to prepare.
+    depth : int
+        Cells averaged by a projection (projections never straddle a region boundary).
+    projection_mode : {"column", "seed"}
+        ``column``: mean of the field (column density / depth), then transforms; ``seed``: mean of
+        log10, per-cube min-max normalised slices (the published notebooks).
+    tile, stride : int
+        Tile size and stride in pixels (``stride=0``: equal to ``tile``).
+    slice_step : int
+        Take every ``slice_step``-th slice of a region.
+    field : str
+        Input field (stored or derived name).
+    targets : tuple of str
+        Paired fields for the map task (e.g. ``Ec``, ``magnetic_energy_density``); classes that lack
+        them still feed the classification task.
+    log : bool
+        Take ``log10`` of the input and targets (before normalisation).
+    normalize : {"none", "minmax", "standardize", "equalize"}
+        See :mod:`crturb_keras.data.transforms`; ``standardize`` uses training statistics only.
+    flatten_spectrum : bool
+        Flatten the power spectrum of whole slices before tiling (phases kept).
+    smooth_sigma : float
+        Gaussian blur of whole slices in pixels (periodic) before tiling; 0 = none.
+    train_rolls : int
+        Extra periodically rolled copies of each training image (random shifts, seeded).
+    dtype : {"float16", "float32"}
+        Storage precision of images and targets (the manifest states the rounding error).
+    shard_size : int
+        Tiles per shard file.
+    seed : int
+        Seeds the tile order of training shards and the rolls.
+    """
+
+    axis: str = "x1"
+    fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
+    buffer: str = "auto"
+    kinds: tuple[str, ...] = ("slice",)
+    depth: int = 8
+    projection_mode: str = "column"
+    tile: int = 64
+    stride: int = 0
+    slice_step: int = 1
+    field: str = "rho"
+    targets: tuple[str, ...] = ()
+    log: bool = True
+    normalize: str = "standardize"
+    flatten_spectrum: bool = False
+    smooth_sigma: float = 0.0
+    train_rolls: int = 0
+    dtype: str = "float16"
+    shard_size: int = 2048
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.axis not in ("x1", "x2", "x3"):
+            problems.append(f"axis must be x1, x2 or x3, got {self.axis!r}")
+        if not self.kinds or set(self.kinds) - set(KINDS):
+            problems.append(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds}")
+        if str(self.buffer) != "auto" and not str(self.buffer).isdigit():
+            problems.append(f"buffer must be a number of cells or 'auto', got {self.buffer!r}")
+        if self.projection_mode not in ("column", "seed"):
+            problems.append(f"projection_mode must be column or seed, got {self.projection_mode!r}")
+        if self.normalize not in transforms.NORMALIZATIONS:
+            problems.append(f"normalize must be one of {transforms.NORMALIZATIONS}, "
+                            f"got {self.normalize!r}")
+        if self.dtype not in ("float16", "float32"):
+            problems.append(f"dtype must be float16 or float32, got {self.dtype!r}")
+        for name in ("depth", "tile", "slice_step", "shard_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        for name in ("stride", "train_rolls", "smooth_sigma"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0")
+        if self.field in self.targets:
+            problems.append(f"field {self.field!r} cannot also be a target")
+        if problems:
+            raise ConfigError("invalid prepare configuration: " + "; ".join(problems))
+
+    @property
+    def tile_stride(self) -> int:
+        return self.stride or self.tile
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (tuples as lists), stored in the manifest."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+@dataclass
+class _Bucket:
+    """Tiles of one (split, kind, class) collected before normalisation and writing."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    targets: list[np.ndarray] = field(default_factory=list)
+    meta: list[np.ndarray] = field(default_factory=list)
+
+
+def class_indices(names: Sequence[str]) -> dict[str, int]:
+    """Class-name-to-index map: surrogate classes in canonical order, then others sorted."""
+    unique = set(names)
+    ordered = [c for c in CLASSES if c in unique] + sorted(unique - set(CLASSES))
+    return {name: i for i, name in enumerate(ordered)}
+
+
+def load_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read ``manifest.json`` of a prepared folder, with a clear error if it is not one."""
+    path = Path(prepared_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataFormatError(f"{path}: not found; {prepared_dir} is not a prepared dataset "
+                              f"(run python -m pipelines.prepare)") from None
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{path}: damaged manifest ({err}); prepare again") from None
+    if manifest.get("format") != FORMAT:
+        raise DataFormatError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def _identity(config: PrepareConfig, sources: list[dict]) -> dict:
+    return {"config": config.to_dict(),
+            "sources": [{"class": s["class"], "files": s["files"]} for s in sources]}
+
+
+def prepare(
+    sources: Sequence[Source],
+    out_dir: str | os.PathLike,
+    config: PrepareConfig = PrepareConfig(),
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Cut, split, transform and store images from simulation snapshots.
+
+    Parameters
+    ----------
+    sources : sequence of Source
+        Snapshots with their class (see :func:`crturb_keras.data.sources.discover_sources`).
+    out_dir : path
+        Folder to create (built under a temporary name, renamed when complete).
+    config : PrepareConfig
+        Geometry, transforms, storage.
+    progress : bool
+        Show a progress bar over sources (on stderr).
+
+    Returns
+    -------
+    dict
+        The manifest (also written to ``out_dir/manifest.json``).
+
+    Raises
+    ------
+    ConfigError
+        If ``out_dir`` holds a dataset prepared differently, or no source has the input field.
+    DataFormatError
+        If a source is unreadable, holds NaNs, or non-positive values where a log is taken.
+    SplitError
+        If the regions and buffers do not fit the cubes.
+    """
+    if not sources:
+        raise ConfigError("prepare needs at least one source snapshot")
+    out_dir = Path(out_dir)
+    records = [{"class": s.class_name,
+                "files": [{"path": str(p), "sha256": sha256(p)} for p in s.paths]}
+               for s in sources]
+    identity = _identity(config, records)
+    if out_dir.exists():
+        return _reuse_or_refuse(out_dir, identity)
+
+    classes = class_indices([s.class_name for s in sources])
+    wanted_targets = list(config.targets)
+    snapshots = []
+    for source in tqdm(sources, desc="read", unit="snapshot", file=sys.stderr, disable=not progress):
+        available = source.variables()
+        if config.field not in available:
+            raise DataFormatError(f"{source.paths[0]}: has no {config.field!r}; it holds "
+                                  f"{', '.join(sorted(available))}")
+        names = [config.field] + [t for t in wanted_targets if t in available]
+        snap = source.read(names)
+        if config.log and np.any(snap[config.field] <= 0):
+            raise DataFormatError(f"{source.paths[0]}: {config.field} has values <= 0, so log10 "
+                                  f"is undefined; prepare with --log false or another field")
+        snapshots.append(snap)
+    if wanted_targets and not any(all(t in s for t in wanted_targets) for s in snapshots):
+        raise ConfigError(f"no source carries all targets {', '.join(wanted_targets)}")
+
+    buffer, lengths = _buffer(config, snapshots)
+    with_targets = [bool(wanted_targets) and all(t in s for t in wanted_targets) for s in snapshots]
+    class_targets = {c: all(h for s, h in zip(sources, with_targets) if s.class_name == c)
+                     for c in classes}
+    layouts = []
+    buckets: dict[tuple[str, str, str], _Bucket] = {}
+    dropped = {"blank": 0, "nonfinite": 0}
+    for index, (source, snap) in enumerate(zip(sources, snapshots)):
+        length = snap[config.field].shape[["x3", "x2", "x1"].index(config.axis)]
+        min_size = config.depth if "projection" in config.kinds else config.slice_step
+        layout = split_regions(length, config.fractions, buffer, min_size=min_size)
+        layouts.append(layout.to_dict())
+        has_targets = class_targets[source.class_name]
+        _cut_source(index, source, snap, layout, config, has_targets, buckets, dropped)
+        records[index].update(cycle=snap.cycle, time=snap.time, shape=list(snap.shape),
+                              has_targets=has_targets)
+
+    normalization = _normalize(buckets, config)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        shards, counts, dtype_error = _write_shards(tmp, buckets, classes, config)
+        manifest = {
+            "format": FORMAT,
+            "version": __version__,
+            **identity,
+            "sources": records,
+            "classes": classes,
+            "buffer": {"cells": buffer, "auto": config.buffer == "auto",
+                       "autocorrelation_length_cells": lengths},
+            "layouts": layouts,
+            "geometry": _geometry(config, snapshots),
+            "normalization": normalization,
+            "counts": counts,
+            "dropped": dropped,
+            "shards": shards,
+            "dtype_error": dtype_error,
+            "seed": config.seed,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return manifest
+
+
+def _reuse_or_refuse(out_dir: Path, identity: dict) -> dict:
+    manifest = load_manifest(out_dir)
+    theirs = {"config": manifest.get("config"),
+              "sources": [{"class": s["class"], "files": s["files"]} for s in manifest["sources"]]}
+    if theirs == identity:
+        return manifest
+    changed = [k for k in identity["config"] if identity["config"][k] != theirs["config"].get(k)]
+    what = f"settings {', '.join(changed)} differ" if changed else "the source files differ"
+    raise ConfigError(f"{out_dir}: holds a dataset prepared differently ({what}); choose another "
+                      f"--out or delete {out_dir}")
+
+
+def _buffer(config: PrepareConfig, snapshots: list) -> tuple[int, dict[str, float]]:
+    """Buffer width in cells, and the measured autocorrelation length per source."""
+    lengths = {}
+    for i, snap in enumerate(snapshots):
+        cube = snap[config.field]
+        data = np.log(cube) if config.log else cube
+        lengths[str(i)] = round(autocorrelation_length(data, config.axis), 3)
+    if config.buffer == "auto":
+        return int(math.ceil(max(lengths.values()))), lengths
+    return int(config.buffer), lengths
+
+
+def _cut_source(index: int, source: Source, snap, layout, config: PrepareConfig,
+                has_targets: bool, buckets: dict, dropped: dict[str, int]) -> None:
+    """Cut one source cube into transformed tiles, appending them to the per-split buckets."""
+    cube = snap[config.field]
+    target_cubes = [snap[t] for t in config.targets] if has_targets else []
+    rng = np.random.default_rng([config.seed, index])
+    per_cube_input: dict[tuple[str, str], tuple[np.ndarray, list, np.ndarray, list]] = {}
+    for kind in config.kinds:
+        source_cube = cube
+        if kind == "projection" and config.projection_mode == "seed":
+            logged = np.log10(cube)
+            source_cube = transforms.minmax(logged, float(logged.min()), float(logged.max()))
+        for region in layout.regions:
+            if kind == "slice":
+                planes = region.indices()[::config.slice_step]
+                windows = [(int(p), int(p) + 1) for p in planes]
+                images = slices(source_cube, config.axis, planes)
+                paired = [slices(t, config.axis, planes) for t in target_cubes]
+            else:
+                windows = projection_windows(region, config.depth)
+                images = projections(source_cube, config.axis, windows)
+                paired = [projections(t, config.axis, windows) for t in target_cubes]
+            if not windows:
+                continue
+            if config.log and not (kind == "projection" and config.projection_mode == "seed"):
+                images = transforms.log10(images)
+            if config.log:
+                paired = [transforms.log10(p) for p in paired]
+            if config.smooth_sigma > 0:
+                images = transforms.gaussian_smooth(images, config.smooth_sigma)
+            if config.flatten_spectrum:
+                images = transforms.flatten_power_spectrum(images)
+            rolls = np.zeros((len(images), 2), dtype=np.int32)
+            if region.split == "train" and config.train_rolls:
+                extra = len(images) * config.train_rolls
+                shifts = rng.integers(0, images.shape[1:], size=(extra, 2)).astype(np.int32)
+                base = np.tile(np.arange(len(images)), config.train_rolls)
+                images = np.concatenate([images, np.stack([
+                    periodic_roll(images[b], *s) for b, s in zip(base, shifts)])])
+                paired = [np.concatenate([p, np.stack([periodic_roll(p[b], *s)
+                                                       for b, s in zip(base, shifts)])])
+                          for p in paired]
+                windows = windows + [windows[b] for b in base]
+                rolls = np.concatenate([rolls, shifts])
+            per_cube_input[(kind, region.split)] = (images, windows, rolls, paired)
+    if config.normalize == "minmax":
+        lo = min(float(v[0].min()) for v in per_cube_input.values())
+        hi = max(float(v[0].max()) for v in per_cube_input.values())
+    for (kind, split), (images, windows, rolls, paired) in per_cube_input.items():
+        if config.normalize == "minmax":
+            images = transforms.minmax(images, lo, hi)
+        cut, pos = tiles(images, config.tile, config.tile_stride)
+        cut_targets = [tiles(p, config.tile, config.tile_stride)[0] for p in paired]
+        finite = np.isfinite(cut).all(axis=(1, 2))
+        for t in cut_targets:
+            finite &= np.isfinite(t).all(axis=(1, 2))
+        spread = cut.std(axis=(1, 2))
+        blank = spread <= 1e-6 * (1.0 + np.abs(cut).mean(axis=(1, 2)))
+        keep = finite & ~blank
+        dropped["nonfinite"] += int((~finite).sum())
+        dropped["blank"] += int((finite & blank).sum())
+        if config.normalize == "equalize":
+            cut = transforms.equalize(cut)
+        win = np.asarray(windows, dtype=np.int32)[pos[:, 0]]
+        meta = np.column_stack([np.full(len(pos), index), win, pos[:, 1:], rolls[pos[:, 0]]])
+        bucket = buckets.setdefault((split, kind, source.class_name), _Bucket())
+        bucket.images.append(cut[keep])
+        bucket.meta.append(meta[keep].astype(np.int32))
+        if cut_targets:
+            bucket.targets.append(np.stack(cut_targets, axis=-1)[keep])
+
+
+def _stats(arrays: list[np.ndarray]) -> dict[str, float]:
+    total = sum(a.size for a in arrays)
+    mean = sum(float(a.sum(dtype=np.float64)) for a in arrays) / total
+    var = sum(float(((a - mean) ** 2).sum(dtype=np.float64)) for a in arrays) / total
+    return {"mean": mean, "std": math.sqrt(var)}
+
+
+def _normalize(buckets: dict, config: PrepareConfig) -> dict[str, Any]:
+    """Standardise inputs and targets with training statistics (in place); return the statistics."""
+    out: dict[str, Any] = {}
+    for kind in config.kinds:
+        entry: dict[str, Any] = {"input": {"method": config.normalize, "log10": config.log}}
+        train = [b for (split, k, _), b in buckets.items() if split == "train" and k == kind]
+        images = [a for b in train for a in b.images]
+        if config.normalize == "standardize":
+            if not images:
+                raise ConfigError(f"standardize needs training {kind}s, but the train split "
+                                  f"is empty; give it a non-zero fraction")
+            stats = _stats(images)
+            entry["input"].update(stats)
+            for (split, k, _), bucket in buckets.items():
+                if k == kind:
+                    bucket.images = [transforms.standardize(a, stats["mean"], stats["std"])
+                                     for a in bucket.images]
+        targeted = [b for b in train if b.targets]
+        if config.targets and targeted:
+            entry["targets"] = {}
+            for channel, name in enumerate(config.targets):
+                stats = _stats([a[..., channel] for b in targeted for a in b.targets])
+                entry["targets"][name] = {"log10": config.log, **stats}
+                for (split, k, _), bucket in buckets.items():
+                    if k == kind:
+                        for a in bucket.targets:
+                            a[..., channel] = (a[..., channel] - stats["mean"]) / stats["std"]
+        out[kind] = entry
+    return out
+
+
+def _write_shards(root: Path, buckets: dict, classes: dict[str, int], config: PrepareConfig):
+    """Write buckets as shards; return the shard index, counts, and the storage rounding error."""
+    dtype = np.dtype(config.dtype)
+    shards: dict[str, dict[str, list]] = {s: {k: [] for k in config.kinds} for s in SPLITS}
+    counts: dict[str, dict[str, dict[str, int]]] = {s: {k: {} for k in config.kinds} for s in SPLITS}
+    worst = 0.0
+    for (split, kind, name), bucket in sorted(buckets.items()):
+        images = np.concatenate(bucket.images)[..., None]
+        meta = np.concatenate(bucket.meta)
+        targets = np.concatenate(bucket.targets) if bucket.targets else None
+        if split == "train":
+            order = np.random.default_rng([config.seed, classes[name]]).permutation(len(images))
+            images, meta = images[order], meta[order]
+            targets = targets[order] if targets is not None else None
+        stored = images.astype(dtype)
+        worst = max(worst, float(np.abs(stored.astype(np.float32) - images).max(initial=0.0)))
+        folder = root / split / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        counts[split][kind][name] = len(images)
+        for number, start in enumerate(range(0, len(images), config.shard_size)):
+            part = slice(start, start + config.shard_size)
+            stem = f"{split}/{kind}/{name}.{number:04d}"
+            np.save(root / f"{stem}.images.npy", stored[part])
+            np.save(root / f"{stem}.labels.npy",
+                    np.full(len(stored[part]), classes[name], dtype=np.int32))
+            np.save(root / f"{stem}.meta.npy", meta[part])
+            if targets is not None:
+                np.save(root / f"{stem}.targets.npy", targets[part].astype(dtype))
+            shards[split][kind].append({"class": name, "stem": stem, "count": len(stored[part]),
+                                        "targets": targets is not None})
+    error = {"dtype": config.dtype, "max_abs_error": worst,
+             "note": "largest |stored - float32| over all stored input pixels (normalised units)"}
+    return shards, counts, error
+
+
+def _geometry(config: PrepareConfig, snapshots: list) -> dict[str, Any]:
+    shape = snapshots[0].shape
+    axis = ["x3", "x2", "x1"].index(config.axis)
+    plane = [n for i, n in enumerate(shape) if i != axis]
+    return {
+        "axis": config.axis,
+        "tile": config.tile,
+        "stride": config.tile_stride,
+        "channels": 1,
+        "targets": list(config.targets),
+        "image_shape": plane,
+        "rotations_allowed": config.axis == "x1",
+        "periodic_tiles": plane == [config.tile, config.tile],
+        "meta_columns": list(META_COLUMNS),
+    }

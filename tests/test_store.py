@@ -1,0 +1,199 @@
+"""Prepared datasets: manifest, statistics from training only, reuse/refusal, and no leakage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crturb_keras.data.sources import Source, discover_sources
+from crturb_keras.data.store import PrepareConfig, load_manifest, prepare
+from crturb_keras.errors import ConfigError, DataFormatError, SplitError
+from crturb_keras.io.athena import write_athdf
+from crturb_keras.io.fits import write_fits_cube
+from crturb_keras.simulate import SurrogateConfig, simulate
+from crturb_keras.snapshot import Snapshot
+from pipelines import prepare as prepare_cli
+
+SMALL = PrepareConfig(tile=16, kinds=("slice", "projection"), depth=2, targets=("Ec",),
+                      shard_size=64)
+
+
+@pytest.fixture(scope="module")
+def surrogate(tmp_path_factory):
+    root = tmp_path_factory.mktemp("surrogate")
+    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def prepared(surrogate, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared") / "data"
+    prepare(discover_sources([str(surrogate)]), out, SMALL, progress=False)
+    return out
+
+
+def _load(root: Path, split: str, kind: str, suffix: str = "images"):
+    files = sorted((root / split / kind).glob(f"*.{suffix}.npy"))
+    return np.concatenate([np.load(f) for f in files]) if files else np.empty(0)
+
+
+def test_manifest_records_everything_needed_to_trace_an_image(prepared, surrogate):
+    m = load_manifest(prepared)
+    assert m["classes"] == {"MHD": 0, "CR_Advect": 1, "CR_Diff_Fiducial": 2, "CR_Diff100": 3,
+                            "CR_Streaming": 4}
+    assert len(m["sources"]) == 10
+    first = m["sources"][0]
+    assert len(first["files"][0]["sha256"]) == 64 and first["shape"] == [32, 32, 32]
+    assert m["buffer"]["auto"] and m["buffer"]["cells"] >= max(
+        m["buffer"]["autocorrelation_length_cells"].values())
+    assert m["config"]["tile"] == 16 and m["seed"] == 0 and m["version"]
+    for split in ("train", "val", "test"):
+        for kind in ("slice", "projection"):
+            n = sum(m["counts"][split][kind].values())
+            assert n == len(_load(prepared, split, kind)) > 0
+            assert n == sum(s["count"] for s in m["shards"][split][kind])
+    assert m["dtype_error"]["dtype"] == "float16" and 0 < m["dtype_error"]["max_abs_error"] < 0.01
+    layout = m["layouts"][0]
+    assert all(g >= m["buffer"]["cells"] for _, _, g in layout["gaps"])
+
+
+def test_standardisation_uses_training_statistics_only(prepared):
+    m = load_manifest(prepared)
+    train = _load(prepared, "train", "slice").astype(np.float64)
+    assert abs(train.mean()) < 2e-3 and train.std() == pytest.approx(1.0, abs=2e-3)
+    val = _load(prepared, "val", "slice").astype(np.float64)
+    assert abs(val.mean()) > 1e-3  # val keeps its own offset: its statistics were not used
+    stats = m["normalization"]["slice"]
+    assert stats["input"]["method"] == "standardize" and stats["input"]["std"] > 0
+    assert set(stats["targets"]) == {"Ec"}
+
+
+def test_targets_only_for_classes_that_carry_them(prepared):
+    m = load_manifest(prepared)
+    with_targets = {s["class"] for s in m["shards"]["train"]["slice"] if s["targets"]}
+    assert with_targets == {"CR_Advect", "CR_Diff_Fiducial", "CR_Diff100", "CR_Streaming"}
+    images = np.load(prepared / "train/slice/CR_Advect.0000.images.npy").astype(np.float64)
+    targets = np.load(prepared / "train/slice/CR_Advect.0000.targets.npy").astype(np.float64)
+    assert targets.shape == images.shape
+    # Ec = 3 rho^(4/3) for advected CRs: after log10 and standardising, targets are linear in input.
+    r = np.corrcoef(images.ravel(), targets.ravel())[0, 1]
+    assert r > 0.999
+
+
+def test_no_blank_or_nan_tiles(prepared):
+    for split in ("train", "val", "test"):
+        images = _load(prepared, split, "slice").astype(np.float32)
+        assert np.isfinite(images).all()
+        assert (images.std(axis=(1, 2, 3)) > 0).all()
+
+
+def test_rerun_reuses_and_other_settings_are_refused(prepared, surrogate):
+    sources = discover_sources([str(surrogate)])
+    stamp = (prepared / "manifest.json").stat().st_mtime_ns
+    again = prepare(sources, prepared, SMALL, progress=False)
+    assert again == load_manifest(prepared)
+    assert (prepared / "manifest.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match="settings tile differ"):
+        prepare(sources, prepared, PrepareConfig(tile=8, kinds=("slice", "projection"), depth=2,
+                                                 targets=("Ec",), shard_size=64), progress=False)
+
+
+def test_failed_prepare_leaves_nothing(surrogate, tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(SplitError, match="cannot fit"):
+        prepare(discover_sources([str(surrogate)]), out, PrepareConfig(tile=16, buffer="30"),
+                progress=False)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_bad_sources_raise_clear_errors(tmp_path):
+    faces = np.linspace(0, 1, 9)
+    rho = np.ones((8, 8, 8), np.float32)
+    rho[1, 2, 3] = np.nan
+    bad = write_athdf(Snapshot({"rho": rho}, faces, faces, faces), tmp_path / "MHD" / "cr.out1.00000.athdf")
+    with pytest.raises(DataFormatError, match="cr.out1.00000.athdf.*NaN"):
+        prepare([Source("MHD", (str(bad),))], tmp_path / "out", PrepareConfig(tile=8, buffer="1"),
+                progress=False)
+    neg = write_athdf(Snapshot({"rho": -np.ones((8, 8, 8), np.float32)}, faces, faces, faces),
+                      tmp_path / "neg.athdf")
+    with pytest.raises(DataFormatError, match="<= 0, so log10"):
+        prepare([Source("MHD", (str(neg),))], tmp_path / "out", PrepareConfig(tile=8, buffer="1"),
+                progress=False)
+    with pytest.raises(DataFormatError, match="has no 'Ec'"):
+        prepare([Source("MHD", (str(neg),))], tmp_path / "out",
+                PrepareConfig(tile=8, buffer="1", field="Ec"), progress=False)
+    with pytest.raises(ConfigError, match="invalid prepare configuration.*kinds.*normalize"):
+        PrepareConfig(kinds=("cube",), normalize="zscore")
+    with pytest.raises(ConfigError, match="no .athdf or .fits"):
+        discover_sources([str(tmp_path / "nothing*")])
+
+
+def coded_snapshot(length: int, seed: int) -> Snapshot:
+    """rho[k, j, i] = 1000 (i + 1) + noise: the x1 index of every pixel can be decoded."""
+    noise = np.random.default_rng(seed).random((16, 16, length)).astype(np.float64)
+    rho = (1000.0 * (np.arange(length) + 1))[None, None, :] + noise
+    faces = np.linspace(0, 1, 17)
+    return Snapshot({"rho": rho.astype(np.float32)}, np.linspace(0, 1, length + 1), faces, faces,
+                    attributes={"SurrogateClass": "MHD"})
+
+
+@pytest.mark.parametrize("kind, depth", [("slice", 1), ("projection", 3)])
+def test_no_evaluation_tile_lies_within_the_buffer_of_training_data(tmp_path, kind, depth):
+    length, buffer = 60, 5
+    for n, cls in enumerate(("MHD", "CR_Advect")):
+        snap = coded_snapshot(length, n)
+        write_athdf(snap, tmp_path / "src" / cls / "cr.out1.00000.athdf")
+    config = PrepareConfig(tile=8, stride=4, kinds=(kind,), depth=depth, buffer=str(buffer),
+                           log=False, normalize="none", dtype="float32")
+    out = tmp_path / "prep"
+    prepare(discover_sources([str(tmp_path / "src")]), out, config, progress=False)
+
+    def rows(split):
+        images = _load(out, split, kind)[..., 0].astype(np.float64)
+        # decode the first x1 index of each tile's window from the pixel values
+        start = np.rint(images / 1000.0 - 1 - (depth - 1) / 2).astype(int)
+        assert (start == start[:, :1, :1]).all(), "a tile mixes x1 windows"
+        starts = start[:, 0, 0]
+        return {int(s) + d for s in starts for d in range(depth)}
+
+    train = np.array(sorted(rows("train")))
+    for split in ("val", "test"):
+        held = np.array(sorted(rows(split)))
+        assert len(held) and len(train)
+        distance = np.abs(held[:, None] - train[None, :])
+        distance = np.minimum(distance, length - distance)  # periodic box
+        assert distance.min() > buffer, f"{split} tile within {buffer} cells of training data"
+    meta = np.concatenate([np.load(f) for f in sorted((out / "test" / kind).glob("*.meta.npy"))])
+    assert (meta[:, 2] - meta[:, 1] == depth).all()
+    assert set(meta[:, 1]) | set(meta[:, 1] + depth - 1) <= set(rows("test"))
+
+
+def test_fits_sources_and_seed_projection_mode(tmp_path, surrogate):
+    sources = discover_sources([str(surrogate)])[:2]
+    fits_dir = tmp_path / "fits"
+    for i, source in enumerate(sources):
+        write_fits_cube(source.read(["rho"]), fits_dir / f"cube{i}.fits")
+    found = discover_sources([str(fits_dir / "*.fits")])
+    assert [s.class_name for s in found] == [s.class_name for s in sources]
+    m = prepare(found, tmp_path / "p", PrepareConfig(tile=16, kinds=("projection",), depth=2,
+                                                     projection_mode="seed", normalize="none",
+                                                     dtype="float32"), progress=False)
+    images = _load(tmp_path / "p", "train", "projection")
+    assert images.min() >= 0 and images.max() <= 1  # mean of per-cube min-max normalised slices
+    assert m["geometry"]["tile"] == 16
+
+
+def test_prepare_cli(tmp_path, surrogate, capsys):
+    out = tmp_path / "cli"
+    args = ["--source", str(surrogate / "*" / "*.athdf"), "--classes-from-dirs", "--out", str(out),
+            "--tile", "16", "--kinds", "slice", "--fractions", "0.6,0.2,0.2", "--log", "true"]
+    assert prepare_cli.cli(args) == 0
+    printed = capsys.readouterr().out
+    assert "prepared 10 snapshot(s) of 5 class(es)" in printed and "CR_Streaming" in printed
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    assert config["fractions"] == [0.6, 0.2, 0.2] and config["kinds"] == ["slice"]
+    assert prepare_cli.cli([*args[:-4], "--fractions", "0.5,0.25,0.25"]) == 2
+    assert "prepared differently" in capsys.readouterr().err
