@@ -1,7 +1,11 @@
 """crturb-keras: learn cosmic-ray transport in turbulent, magnetised gas from density maps.
 
-The public API is re-exported here; see README.md for the command-line jobs.
+The public API is re-exported here; see README.md for the command-line jobs. Names that need
+Keras/TensorFlow (models, training, evaluation, export, prediction, ``make_dataset``) are loaded
+on first use, so reading data and simulating never pay for importing TensorFlow.
 """
+
+import importlib
 
 from ._version import __version__
 from .errors import ConfigError, CrturbError, DataFormatError, SplitError
@@ -16,10 +20,39 @@ from .io import (
     write_fits_map,
 )
 from .simulate import CLASSES, SurrogateConfig, simulate, simulate_class
+from .data import PrepareConfig, discover_sources, prepare
 from .snapshot import Snapshot
+
+_LAZY = {
+    "make_dataset": "crturb_keras.data.pipeline",
+    "build_classifier": "crturb_keras.models",
+    "build_unet": "crturb_keras.models",
+    "TrainConfig": "crturb_keras.training",
+    "train": "crturb_keras.training",
+    "evaluate": "crturb_keras.evaluation",
+    "export": "crturb_keras.export",
+    "predict_map": "crturb_keras.predict",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CLASSES",
+    "PrepareConfig",
+    "TrainConfig",
+    "build_classifier",
+    "build_unet",
+    "discover_sources",
+    "evaluate",
+    "export",
+    "make_dataset",
+    "predict_map",
+    "prepare",
+    "train",
     "ConfigError",
     "CrturbError",
     "DataFormatError",

@@ -479,3 +479,29 @@ def _geometry(config: PrepareConfig, snapshots: list) -> dict[str, Any]:
         "periodic_tiles": plane == [config.tile, config.tile],
         "meta_columns": list(META_COLUMNS),
     }
+
+
+def load_split(prepared_dir: str | os.PathLike, split: str, kind: str = "slice",
+               classes: Sequence[str] | None = None, targets: bool = False) -> dict[str, np.ndarray]:
+    """Read one split of a prepared dataset into memory as numpy arrays (no TensorFlow).
+
+    Returns a dict with ``images`` ``(n, tile, tile, 1)`` float32, ``labels`` ``(n,)`` int32,
+    ``meta`` ``(n, 7)`` int32 and, with ``targets=True``, ``targets`` ``(n, tile, tile, T)``
+    (only shards that carry targets are read then). Shards are read in manifest order.
+    """
+    manifest = load_manifest(prepared_dir)
+    if kind not in manifest["shards"].get(split, {}):
+        raise ConfigError(f"{prepared_dir}: no {split!r} split of {kind!r} images")
+    shards = [s for s in manifest["shards"][split][kind]
+              if (classes is None or s["class"] in classes) and (s["targets"] or not targets)]
+    if not shards:
+        raise ConfigError(f"{prepared_dir}: the {split} {kind} data holds no tiles"
+                          + (" with targets" if targets else ""))
+    root = Path(prepared_dir)
+    parts = ("images", "labels", "meta") + (("targets",) if targets else ())
+    out = {p: np.concatenate([np.load(root / f"{s['stem']}.{p}.npy") for s in shards])
+           for p in parts}
+    out["images"] = out["images"].astype(np.float32)
+    if targets:
+        out["targets"] = out["targets"].astype(np.float32)
+    return out

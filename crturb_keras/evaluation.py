@@ -1,0 +1,105 @@
+"""Evaluate a trained run on the **test** split only, next to baselines, with figures.
+
+The model in the run directory was selected on the validation split; the test split is read here
+and nowhere else. Classifier runs are scored on every image kind the prepared data holds (a
+slice-trained model is also scored on projections, each with that kind's stored normalisation).
+Results go to ``RUN/metrics.json`` and ``RUN/figures/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .baselines import (
+    image_features, logistic_baseline, majority_class, pixel_linear_baseline)
+from .data.store import load_manifest, load_split
+from .errors import ConfigError
+from .io.atomic import atomic_path
+from .metrics import classification_metrics, map_metrics, vrmse
+from .plots import plot_confusion_matrix, plot_map_panels
+from .training import load_run
+
+
+def evaluate(run_dir: str | os.PathLike, force: bool = False) -> dict[str, Any]:
+    """Score a run on its test split; write ``metrics.json`` and figures; return the metrics.
+
+    An existing ``metrics.json`` is returned as it is unless ``force`` is set.
+    """
+    run = Path(run_dir)
+    existing = run / "metrics.json"
+    if existing.exists() and not force:
+        return json.loads(existing.read_text())
+    record, model = load_run(run)
+    data = record["data"]["path"]
+    if not Path(data).exists():
+        raise ConfigError(f"{run}: its prepared data {data} is gone; prepare it again (same "
+                          f"settings) to evaluate")
+    manifest = load_manifest(data)
+    config = record["config"]
+    if config["task"] == "classify":
+        metrics = _evaluate_classifier(run, model, manifest, data, config)
+    else:
+        metrics = _evaluate_map(run, model, manifest, data, config)
+    metrics["split"] = "test"
+    with atomic_path(existing) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _evaluate_classifier(run: Path, model, manifest: dict, data: str, config: dict) -> dict:
+    names = list(manifest["classes"])
+    train = load_split(data, "train", config["kind"])
+    majority = majority_class(train["labels"])
+    baseline = logistic_baseline(train["images"], train["labels"], seed=config["seed"])
+    out: dict[str, Any] = {"task": "classify", "trained_on": config["kind"], "kinds": {}}
+    for kind in manifest["counts"]["test"]:
+        test = load_split(data, "test", kind)
+        logits = model.predict(test["images"], batch_size=256, verbose=0)
+        predicted = logits.argmax(axis=1)
+        scores = classification_metrics(test["labels"], predicted, names)
+        scores["baselines"] = {
+            "majority_class": classification_metrics(
+                test["labels"], np.full_like(test["labels"], majority), names),
+            "logistic_image_statistics": classification_metrics(
+                test["labels"], baseline.predict(image_features(test["images"])), names),
+        }
+        out["kinds"][kind] = scores
+        plot_confusion_matrix(np.array(scores["confusion_matrix"]), names,
+                              run / "figures" / f"confusion_{kind}.png",
+                              title=f"test {kind}s: accuracy {scores['accuracy']:.3f}")
+    return out
+
+
+def _evaluate_map(run: Path, model, manifest: dict, data: str, config: dict) -> dict:
+    kind = config["kind"]
+    targets = manifest["geometry"]["targets"]
+    train = load_split(data, "train", kind, targets=True)
+    test = load_split(data, "test", kind, targets=True)
+    predicted = model.predict(test["images"], batch_size=64, verbose=0)
+    linear = pixel_linear_baseline(train["images"], train["targets"])
+    classes = {i: n for n, i in manifest["classes"].items()}
+    out: dict[str, Any] = {"task": "map", "kind": kind,
+                           "classes_used": sorted({classes[int(i)] for i in test["labels"]}),
+                           "targets": {}}
+    for t, name in enumerate(targets):
+        truth, guess = test["targets"][..., t], predicted[..., t]
+        scores = map_metrics(truth, guess)
+        a, b = linear[t]
+        scores["baselines"] = {
+            "mean": {"vrmse": vrmse(truth, np.full_like(truth, train["targets"][..., t].mean()))},
+            "pixel_linear": {"vrmse": vrmse(truth, a * test["images"][..., 0] + b),
+                             "slope": float(a), "intercept": float(b)},
+        }
+        scores["per_class_vrmse"] = {
+            classes[int(c)]: vrmse(truth[test["labels"] == c], guess[test["labels"] == c])
+            for c in np.unique(test["labels"])}
+        out["targets"][name] = scores
+        picks = np.linspace(0, len(truth) - 1, 3).astype(int)
+        plot_map_panels(test["images"][picks, ..., 0], truth[picks], guess[picks], name,
+                        run / "figures" / f"map_{name}.png")
+    return out

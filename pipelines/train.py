@@ -1,0 +1,66 @@
+"""Train the CNN classifier or the U-net on a prepared dataset.
+
+    python -m pipelines.train --task classify --data data/prepared --out runs/classify
+    python -m pipelines.train --task map --data data/prepared --out runs/unet
+
+Writes the run directory (config.json, history.csv, model.keras, figures/); the model kept is the
+one of the best validation epoch. Then run ``python -m pipelines.evaluate RUN`` (test split) and
+``python -m pipelines.export RUN`` (SavedModel). ``--evaluate`` and ``--export`` do both here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ._cli import add_config_arguments, config_from_args, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from crturb_keras.training import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(parser, TrainConfig)
+    parser.add_argument("--evaluate", action="store_true", help="evaluate on the test split after")
+    parser.add_argument("--export", action="store_true", help="export the SavedModel after")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="if OUT already holds a finished run, keep it (no training) and go "
+                             "on to --evaluate/--export; without this flag OUT must not exist")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    from crturb_keras.training import TrainConfig, train
+
+    config = config_from_args(TrainConfig, args)
+    run_dir = Path(config.out)
+    if args.skip_existing and (run_dir / "model.keras").exists():
+        print(f"{run_dir}: finished run exists; training skipped (--skip-existing)")
+    else:
+        run_dir = train(config, verbose=0 if args.quiet else 2)
+    record = json.loads((run_dir / "config.json").read_text())["training"]
+    print(f"run directory: {run_dir} (best epoch {record['best_epoch']} of "
+          f"{record['epochs_run']}, val loss {record['best_val_loss']:.4f})")
+    if args.evaluate:
+        from .evaluate import report
+
+        report(run_dir)
+    if args.export:
+        from crturb_keras.export import export
+
+        print(f"SavedModel: {export(run_dir)}")
+    return 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Entry point (also used by the tests)."""
+    return run(main, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

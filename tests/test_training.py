@@ -1,0 +1,244 @@
+"""Training runs, test-split evaluation, export to SavedModel, and prediction on FITS maps."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from crturb_keras.data import make_dataset
+from crturb_keras.data.sources import discover_sources
+from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.errors import ConfigError, DataFormatError
+from crturb_keras.evaluation import evaluate
+from crturb_keras.export import export
+from crturb_keras.predict import predict_map
+from crturb_keras.simulate import SurrogateConfig, simulate
+from crturb_keras.training import TrainConfig, _class_weights, load_run, train
+from pipelines import evaluate as evaluate_cli
+from pipelines import export as export_cli
+from pipelines import predict as predict_cli
+from pipelines import train as train_cli
+
+TINY = dict(epochs=4, batch_size=32, depth=2, base_filters=4, patience=2, lr_patience=1)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
+    prepare(discover_sources([str(root / "sim")]), root / "prep",
+            PrepareConfig(tile=16, kinds=("slice", "projection"), depth=2,
+                          targets=("Ec", "magnetic_energy_density")), progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def classifier_run(prepared):
+    return train(TrainConfig(data=str(prepared / "prep"), out=str(prepared / "cls"), **TINY),
+                 verbose=0)
+
+
+@pytest.fixture(scope="module")
+def unet_run(prepared):
+    return train(TrainConfig(data=str(prepared / "prep"), out=str(prepared / "unet"), task="map",
+                             **TINY), verbose=0)
+
+
+def test_run_directory_contents(classifier_run, prepared):
+    names = {p.name for p in classifier_run.iterdir()}
+    assert {"config.json", "history.csv", "model.keras", "figures"} <= names
+    assert (classifier_run / "figures" / "learning_curves.png").stat().st_size > 1000
+    record = json.loads((classifier_run / "config.json").read_text())
+    assert record["config"]["depth"] == 2 and record["data"]["tile"] == 16
+    assert record["data"]["normalization"]["input"]["method"] == "standardize"
+    assert record["versions"]["backend"] == "tensorflow"
+    assert not [p for p in prepared.iterdir() if p.name.startswith(".")]  # no temp dirs left
+    with pytest.raises(ConfigError, match="never overwritten"):
+        train(TrainConfig(data=str(prepared / "prep"), out=str(classifier_run), **TINY), verbose=0)
+
+
+def test_best_validation_weights_are_kept(classifier_run, prepared):
+    record, model = load_run(classifier_run)
+    with open(classifier_run / "history.csv") as handle:
+        losses = [float(r["val_loss"]) for r in csv.DictReader(handle)]
+    assert record["training"]["best_val_loss"] == pytest.approx(min(losses))
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    val = make_dataset(prepared / "prep", "val", "classify", batch_size=32)
+    assert model.evaluate(val, verbose=0) == pytest.approx(min(losses), rel=1e-3)
+
+
+def test_early_stopping_fires(prepared):
+    run = train(TrainConfig(data=str(prepared / "prep"), out=str(prepared / "early"),
+                            **{**TINY, "epochs": 60, "patience": 1, "learning_rate": 0.05}),
+                verbose=0)
+    record = json.loads((run / "config.json").read_text())["training"]
+    assert record["epochs_run"] < 60
+    assert record["epochs_run"] == record["best_epoch"] + 1  # stopped one epoch after the best
+
+
+def test_class_weights_only_when_imbalanced():
+    manifest = {"classes": {"A": 0, "B": 1}, "counts": {"train": {"slice": {"A": 300, "B": 100}}}}
+    weights = _class_weights(manifest, "slice", "auto")
+    assert weights == {0: pytest.approx(400 / 600), 1: pytest.approx(2.0)}
+    manifest["counts"]["train"]["slice"]["B"] = 299
+    assert _class_weights(manifest, "slice", "auto") is None
+    assert _class_weights({**manifest, "counts": {"train": {"slice": {"A": 9, "B": 1}}}},
+                          "slice", "none") is None
+
+
+def test_classifier_evaluation_on_test_split(classifier_run, prepared):
+    metrics = evaluate(classifier_run)
+    assert metrics["split"] == "test" and set(metrics["kinds"]) == {"slice", "projection"}
+    manifest = json.loads((prepared / "prep" / "manifest.json").read_text())
+    for kind, scores in metrics["kinds"].items():
+        n = sum(manifest["counts"]["test"][kind].values())
+        assert scores["n"] == n == int(np.sum(scores["confusion_matrix"]))
+        assert 0 <= scores["accuracy"] <= 1 and set(scores["per_class_accuracy"]) == set(
+            manifest["classes"])
+        assert scores["baselines"]["majority_class"]["accuracy"] == pytest.approx(0.2, abs=0.05)
+        assert 0 <= scores["baselines"]["logistic_image_statistics"]["accuracy"] <= 1
+        assert (classifier_run / "figures" / f"confusion_{kind}.png").exists()
+    stamp = (classifier_run / "metrics.json").stat().st_mtime_ns
+    assert evaluate(classifier_run) == metrics
+    assert (classifier_run / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_unet_evaluation(unet_run):
+    metrics = evaluate(unet_run)
+    assert metrics["classes_used"] == ["CR_Advect", "CR_Diff100", "CR_Diff_Fiducial",
+                                       "CR_Streaming"]
+    for name in ("Ec", "magnetic_energy_density"):
+        scores = metrics["targets"][name]
+        assert scores["vrmse"] > 0 and -1 <= scores["ssim"] <= 1
+        assert set(scores["spectral_error"]) == {"low", "mid", "high"}
+        assert scores["baselines"]["mean"]["vrmse"] == pytest.approx(1.0, abs=0.2)
+        assert (unet_run / "figures" / f"map_{name}.png").exists()
+
+
+@pytest.mark.parametrize("run_name", ["cls", "unet"])
+def test_saved_model_serves_raw_maps_without_this_package(prepared, classifier_run, unet_run,
+                                                          run_name, tmp_path):
+    run = prepared / run_name
+    path = export(run)
+    serving = keras.saving.load_model(run / "serving.keras")
+    density = np.exp(np.random.default_rng(3).normal(0, 0.4, (4, 16, 16, 1))).astype("float32")
+    expected = serving.predict(density, verbose=0)
+    np.save(tmp_path / "x.npy", density)
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, tensorflow as tf
+        loaded = tf.saved_model.load({str(path)!r})
+        served = loaded.serve(np.load({str(tmp_path / 'x.npy')!r}))
+        np.save({str(tmp_path / 'y.npy')!r}, served.numpy())
+        assert "crturb_keras" not in sys.modules
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-5, atol=1e-5)
+    # the serving model applies the training transforms: same as the raw network on prepared input
+    record, model = load_run(run)
+    norm = record["data"]["normalization"]["input"]
+    standardized = (np.log10(density) - norm["mean"]) / norm["std"]
+    raw = model.predict(standardized, verbose=0)
+    if run_name == "cls":
+        np.testing.assert_allclose(expected, keras.ops.convert_to_numpy(
+            keras.ops.softmax(raw)), atol=1e-5)
+        np.testing.assert_allclose(expected.sum(axis=1), 1, atol=1e-5)
+    else:
+        stats = record["data"]["normalization"]["targets"]["Ec"]
+        np.testing.assert_allclose(expected[..., 0], 10 ** (raw[..., 0] * stats["std"] +
+                                                            stats["mean"]), rtol=1e-4)
+
+
+def test_predict_map_with_blank_pixels(classifier_run, unet_run):
+    rng = np.random.default_rng(4)
+    image = np.exp(rng.normal(0, 0.4, (40, 27)))
+    image[:12, :12] = np.nan
+    result = predict_map(classifier_run, image, stride=8)
+    assert result.probabilities.shape[1] == 5
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(result.map_probabilities, result.probabilities.mean(axis=0))
+    assert result.skipped_tiles == 1 and result.blank_fraction == pytest.approx(144 / 1080)
+    rows, cols = result.positions.max(axis=0) + 16
+    assert (rows, cols) == (40, 27)  # tiles cover the map to its edges
+    fields = predict_map(unet_run, image).fields
+    assert fields.shape == (40, 27, 2)
+    assert np.isnan(fields[:12, :12]).all() and np.isfinite(fields[12:, 12:]).all()
+    assert (fields[12:, 12:] > 0).all()  # physical energy densities
+    small = predict_map(classifier_run, np.exp(rng.normal(0, 0.4, (10, 12))))
+    assert len(small.positions) == 1
+    with pytest.raises(DataFormatError, match="blank"):
+        predict_map(classifier_run, np.full((20, 20), np.nan))
+    with pytest.raises(DataFormatError, match="<= 0"):
+        predict_map(classifier_run, -np.ones((20, 20)))
+
+
+def test_command_line_jobs(prepared, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--data", str(prepared / "prep"), "--out", str(run), "--epochs", "2", "--depth", "2",
+            "--base-filters", "4", "--quiet"]
+    assert train_cli.cli(args) == 0
+    assert "run directory:" in capsys.readouterr().out
+    assert evaluate_cli.cli([str(run)]) == 0
+    table = capsys.readouterr().out
+    assert "test slices" in table and "logistic" in table and "CR_Streaming" in table
+    assert export_cli.cli([str(run)]) == 0
+    assert (run / "saved_model" / "saved_model.pb").exists()
+    header = fits.Header({"CTYPE1": "RA---CAR", "CTYPE2": "DEC--CAR", "CDELT1": -0.01,
+                          "CDELT2": 0.01})
+    fits.PrimaryHDU(np.exp(np.random.default_rng(5).normal(0, 0.4, (32, 48))).astype("float32"),
+                    header).writeto(tmp_path / "map.fits")
+    assert predict_cli.cli([str(run), str(tmp_path / "map.fits"), "--out",
+                            str(tmp_path / "pred")]) == 0
+    summary = json.loads((tmp_path / "pred.json").read_text())
+    assert len(summary["tiles"]) > 1 and abs(sum(summary["map_probabilities"]) - 1) < 1e-5
+    assert (tmp_path / "pred.png").exists()
+    assert predict_cli.cli([str(run), str(tmp_path / "map.fits"), "--out",
+                            str(tmp_path / "pred")]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert predict_cli.cli([str(prepared / "unet"), str(tmp_path / "map.fits"), "--out",
+                            str(tmp_path / "ec.fits")]) == 0
+    with fits.open(tmp_path / "ec.fits") as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "EC", "MAGNETIC_ENERGY_DENSITY"]
+        assert hdul["EC"].header["CTYPE1"] == "RA---CAR" and hdul["EC"].data.shape == (32, 48)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_models_train_on_every_backend(prepared, backend):
+    pytest.importorskip(backend)
+    code = textwrap.dedent(f"""
+        import json, keras
+        from crturb_keras.data import make_dataset
+        from crturb_keras.models import MapLoss, build_classifier, build_unet
+        keras.utils.set_random_seed(0)
+        data = {str(prepared / 'prep')!r}
+        losses = {{}}
+        clf = build_classifier(5, (16, 16, 1), depth=2, base_filters=4)
+        clf.compile(keras.optimizers.AdamW(3e-3),
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = clf.fit(make_dataset(data, "train", "classify", batch_size=32), epochs=3,
+                          verbose=0)
+        losses["classifier"] = history.history["loss"]
+        unet = build_unet((16, 16, 1), ("Ec", "magnetic_energy_density"), depth=2, base_filters=4)
+        unet.compile(keras.optimizers.AdamW(3e-3), MapLoss(0.5))
+        history = unet.fit(make_dataset(data, "train", "map", batch_size=32), epochs=3, verbose=0)
+        losses["unet"] = history.history["loss"]
+        print(json.dumps([keras.backend.backend(), losses]))
+    """)
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    used, losses = json.loads(done.stdout.strip().splitlines()[-1])
+    assert used == backend
+    for name, values in losses.items():
+        assert values[-1] < values[0], f"{name} loss did not decrease on {backend}: {values}"
