@@ -224,7 +224,7 @@ def prepare(
         raise ConfigError("prepare needs at least one source snapshot")
     out_dir = Path(out_dir)
     records = [{"class": s.class_name,
-                "files": [{"path": str(p), "sha256": sha256(p)} for p in s.paths]}
+                "files": [{"path": str(Path(p).resolve()), "sha256": sha256(p)} for p in s.paths]}
                for s in sources]
     identity = _identity(config, records)
     if out_dir.exists():

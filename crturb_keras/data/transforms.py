@@ -68,12 +68,17 @@ def flatten_power_spectrum(images: np.ndarray) -> np.ndarray:
     return (flat / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
-def gaussian_smooth(images: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Gaussian blur of width ``sigma_px`` pixels with periodic boundaries (per image)."""
+def gaussian_smooth(images: np.ndarray, sigma_px: float, periodic: bool = True) -> np.ndarray:
+    """Gaussian blur of width ``sigma_px`` pixels (per image).
+
+    Boundaries wrap for whole periodic slices; ``periodic=False`` reflects instead, for tiles cut
+    out of a slice.
+    """
     if sigma_px < 0:
         raise ValueError(f"sigma_px must be >= 0, got {sigma_px}")
     data = np.asarray(images, dtype=np.float32)
     if sigma_px == 0:
         return data.copy()
     sigma = (0.0,) * (data.ndim - 2) + (sigma_px, sigma_px)
-    return ndimage.gaussian_filter(data, sigma=sigma, mode="wrap").astype(np.float32)
+    mode = "wrap" if periodic else "reflect"
+    return ndimage.gaussian_filter(data, sigma=sigma, mode=mode).astype(np.float32)

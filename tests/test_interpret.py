@@ -1,0 +1,165 @@
+"""Interpretation: planted-feature saliency, sanity checks, occlusion, spectra, experiments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from crturb_keras.data.sources import discover_sources
+from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.interpret import (
+    blur_experiment, cascading_randomization, class_spectra, depth_experiment, mass_fraction,
+    occlusion_maps, ratio_to, saliency_maps)
+from crturb_keras.interpret.saliency import sanity_verdict
+from crturb_keras.evaluation import evaluate
+from crturb_keras.models import build_classifier
+from crturb_keras.simulate import SurrogateConfig, simulate
+from crturb_keras.training import TrainConfig, load_run, train
+from pipelines import interpret as interpret_cli
+
+
+def planted_blobs(n: int, size: int = 32, seed: int = 0):
+    """Noise images; class 1 carries a bright 4x4 blob at a random place. Returns x, y, masks."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, size, size, 1)).astype("float32")
+    y = (np.arange(n) % 2).astype("int32")
+    masks = np.zeros((n, size, size), bool)
+    for i in np.nonzero(y)[0]:
+        r, c = rng.integers(2, size - 6, 2)
+        x[i, r:r + 4, c:c + 4] += 4.0
+        masks[i, max(r - 2, 0):r + 6, max(c - 2, 0):c + 6] = True
+    return x, y, masks
+
+
+@pytest.fixture(scope="module")
+def planted_model():
+    keras.utils.set_random_seed(0)
+    x, y, _ = planted_blobs(600)
+    model = build_classifier(2, (32, 32, 1), depth=2, base_filters=8, dropout=0.1,
+                             pooled_size=1)
+    model.compile(keras.optimizers.Adam(3e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=12, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("method", ["vanilla", "smoothgrad"])
+def test_saliency_concentrates_on_the_planted_feature(planted_model, method):
+    x, y, masks = planted_blobs(40, seed=1)
+    logits = planted_model.predict(x, verbose=0)
+    assert (logits.argmax(axis=1) == y).mean() > 0.9
+    with_blob = y == 1
+    maps = saliency_maps(planted_model, x[with_blob], y[with_blob], method)
+    assert maps.shape == (with_blob.sum(), 32, 32)
+    fraction = mass_fraction(maps, masks[with_blob])
+    area = masks[with_blob].mean(axis=(1, 2))
+    assert np.median(fraction / area) > 2.5, (fraction, area)  # mass concentrated on the blob
+    peaks = [np.unravel_index(np.argmax(np.abs(m)), m.shape) for m in maps]
+    assert np.mean([mask[p] for mask, p in zip(masks[with_blob], peaks)]) >= 0.9
+
+
+def test_occlusion_finds_the_blob_in_the_right_place(planted_model):
+    x, y, masks = planted_blobs(10, seed=2)
+    chosen = y == 1
+    maps = occlusion_maps(planted_model, x[chosen], y[chosen], patch=6, stride=3)
+    assert maps.shape == (chosen.sum(), 32, 32)
+    peaks = [np.unravel_index(np.argmax(m), m.shape) for m in maps]
+    assert np.mean([mask[p] for mask, p in zip(masks[chosen], peaks)]) >= 0.8
+    fraction = mass_fraction(np.clip(maps, 0, None), masks[chosen])
+    assert np.median(fraction) > 3 * masks[chosen].mean()
+
+
+def test_gradcam_and_cascading_randomisation(planted_model):
+    x, y, _ = planted_blobs(6, seed=3)
+    cams = saliency_maps(planted_model, x, y, "gradcam++")
+    assert cams.shape == (6, 32, 32) and np.isfinite(cams).all()
+    steps = cascading_randomization(planted_model, x, y, "vanilla")
+    layers = [s["layer"] for s in steps]
+    assert layers[0] == "logits" and len(layers) == 5  # dense, 2x (BatchNorm, conv)
+    assert steps[-1]["spearman"] < steps[0]["spearman"] or steps[0]["spearman"] < 0.9
+    assert sanity_verdict(steps) == (abs(steps[-1]["spearman"]) < 0.5)
+
+
+def test_saliency_refuses_other_backends():
+    code = textwrap.dedent("""
+        import numpy as np
+        from crturb_keras.errors import ConfigError
+        from crturb_keras.interpret import saliency_maps
+        from crturb_keras.models import build_classifier
+        model = build_classifier(2, (16, 16, 1), depth=2, pooled_size=1)
+        try:
+            saliency_maps(model, np.zeros((1, 16, 16, 1), "float32"), [0])
+        except ConfigError as err:
+            print("refused:", err)
+    """)
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "refused: saliency maps use tf-keras-vis" in done.stdout, done.stderr[-2000:]
+    assert "'jax'" in done.stdout
+
+
+def test_class_spectra():
+    rng = np.random.default_rng(4)
+    images = rng.normal(size=(6, 16, 16))
+    images[3:] = np.cumsum(np.cumsum(images[3:], axis=1), axis=2)  # red spectrum for class 1
+    spectra = class_spectra(images, np.array([0, 0, 0, 1, 1, 1]), ["MHD", "B"])
+    assert spectra["MHD"]["k"].shape == (8,) and spectra["B"]["n"] == 3
+    ratio = ratio_to(spectra)
+    np.testing.assert_allclose(ratio["MHD"], 1.0)
+    assert ratio["B"][0] / ratio["B"][-1] > 10  # large scales dominate the integrated field
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("interp")
+    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
+    prepare(discover_sources([str(root / "sim")]), root / "prep",
+            PrepareConfig(tile=16, buffer="3"), progress=False)
+    return train(TrainConfig(data=str(root / "prep"), out=str(root / "run"), epochs=4,
+                             depth=2, base_filters=4), verbose=0)
+
+
+def test_blur_experiment(run):
+    _, model = load_run(run)
+    from crturb_keras.interpret.experiments import held_out_tiles
+
+    images, labels, names = held_out_tiles(run)
+    result = blur_experiment(model, images, labels, names, sigmas=(0, 2))
+    assert result["sigmas"] == [0.0, 2.0] and set(result["mean_probability"]) == set(names)
+    for truth in names:
+        for probabilities, fractions in zip(result["mean_probability"][truth],
+                                            result["fraction"][truth]):
+            assert sum(probabilities) == pytest.approx(1, abs=1e-3)
+            assert sum(fractions) == pytest.approx(1, abs=1e-3)
+    per_class = evaluate(run)["kinds"]["slice"]["per_class_accuracy"]
+    for i, truth in enumerate(names):  # sigma = 0 is the plain evaluation
+        assert result["fraction"][truth][0][i] == pytest.approx(per_class[truth], abs=1e-3)
+
+
+def test_depth_one_projections_are_the_slices(run):
+    result = depth_experiment(run, depths=(1, 2, 64))
+    assert result["depths"] == [1, 2] and result["skipped"] == [64]
+    slices = evaluate(run)["kinds"]["slice"]
+    assert result["accuracy"]["1"] == pytest.approx(slices["accuracy"], abs=1e-6)
+
+
+def test_interpret_cli_writes_the_report(run, capsys):
+    assert interpret_cli.cli([str(run), "--methods", "vanilla,occlusion", "--experiments",
+                              "blur,depth,flatten", "--per-class", "2"]) == 0
+    report = (run / "interpret" / "report.md").read_text()
+    for figure in ("saliency_vanilla.png", "saliency_occlusion.png", "sanity.png", "spectra.png",
+                   "blur.png", "flatten.png"):
+        assert f"]({figure})" in report and (run / "interpret" / figure).stat().st_size > 1000
+    assert "| CR_Streaming |" in report and "flattened" in report
+    results = json.loads((run / "interpret" / "results.json").read_text())
+    assert set(results["flatten"]["flattened"]["per_class"]) == set(results["blur"]["classes"])
+    assert "passes" in results["sanity"]["vanilla"]
+    assert "report:" in capsys.readouterr().out
