@@ -4,9 +4,9 @@
 
 Two feeds of the same model: ``make_dataset`` streaming prepared float16 shards from disk
 (shuffle + augmentation, as in training), and the same tiles from memory (``model.fit`` on numpy
-arrays). Images/s are medians over repeats of ``steps`` batches after one warm-up epoch; the
-published PyTorch network does about 1,100-1,550 img/s on this 2-core machine. Writes
-``benchmarks/results/train_throughput.json``.
+arrays), each with ``steps_per_execution`` 1 and 8 (the training default). Images/s are medians
+over repeats of ``steps`` batches after a warm-up; compare with ``benchmarks.torch_reference``
+in the same run (``python -m benchmarks.run``). Writes ``benchmarks/results/train_throughput.json``.
 """
 
 from __future__ import annotations
@@ -31,63 +31,62 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
+    import numpy as np
 
     from crturb_keras.data import discover_sources, make_dataset, prepare
-    from crturb_keras.data.store import PrepareConfig, load_split
+    from crturb_keras.data.store import PrepareConfig, load_manifest, load_split
     from crturb_keras.simulate import SurrogateConfig, simulate
     from crturb_keras.training import TrainConfig, build_model
 
-    class Timer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.times.append(time.perf_counter())
-
-    def rate(model, fit_args, fit_kwargs):
-        timer = Timer()
-        model.fit(*fit_args, epochs=1, steps_per_epoch=args.steps + 5, verbose=0,
-                  callbacks=[timer], **fit_kwargs)
-        steps = timer.times[5:]  # skip the first batches (tracing, pipeline start)
-        return 64 * (len(steps) - 1) / (steps[-1] - steps[0])
+    def rate(model, data):
+        """Images/s of ``args.steps`` batches (a repeating dataset, or numpy arrays cycled)."""
+        if isinstance(data, tuple):
+            images, labels = data
+            take = np.arange(64 * args.steps) % len(images)
+            fit = dict(x=images[take], y=labels[take], batch_size=64, shuffle=False)
+        else:
+            fit = dict(x=data, steps_per_epoch=args.steps)
+        warm = dict(fit, steps_per_epoch=8) if "steps_per_epoch" in fit else \
+            dict(fit, x=fit["x"][:512], y=fit["y"][:512])
+        model.fit(epochs=1, verbose=0, **warm)
+        start = time.perf_counter()
+        model.fit(epochs=1, verbose=0, **fit)
+        return 64 * args.steps / (time.perf_counter() - start)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         simulate(SurrogateConfig(resolution=128, snapshots=4), root / "sim")
         prepare(discover_sources([str(root / "sim")]), root / "prep", PrepareConfig(tile=128),
                 progress=False)
-        from crturb_keras.data.store import load_manifest
-
         manifest = load_manifest(root / "prep")
-        config = TrainConfig(data=str(root / "prep"))
-        model = build_model(config, manifest)
         stream = make_dataset(root / "prep", "train", "classify", batch_size=64, repeat=True)
-        model.fit(stream, epochs=1, steps_per_epoch=10, verbose=0)
         arrays = load_split(root / "prep", "train")
-        disk, memory = [], []
+        runs: dict[str, list[float]] = {}
         for _ in range(args.repeats):
-            disk.append(rate(model, (stream,), {}))
-            memory.append(rate(model, (arrays["images"], arrays["labels"]),
-                               {"batch_size": 64, "shuffle": True}))
+            for spe in (1, 8):
+                model = build_model(TrainConfig(data=str(root / "prep"),
+                                                steps_per_execution=spe), manifest)
+                runs.setdefault(f"make_dataset_spe{spe}", []).append(rate(model, stream))
+                runs.setdefault(f"in_memory_spe{spe}", []).append(
+                    rate(model, (arrays["images"], arrays["labels"])))
+    medians = {name: statistics.median(values) for name, values in runs.items()}
     result = {
         "benchmark": "train_throughput", "model": "default classifier (depth 4, 8 filters)",
         "parameters": model.count_params(), "tile": 128, "batch": 64, "steps": args.steps,
         "repeats": args.repeats, "backend": keras.backend.backend(), "jit_compile": False,
-        "images_per_second": {"make_dataset_from_disk": statistics.median(disk),
-                              "numpy_in_memory": statistics.median(memory)},
-        "runs": {"make_dataset_from_disk": disk, "numpy_in_memory": memory},
+        "images_per_second": {"make_dataset_from_disk": medians["make_dataset_spe8"],
+                              "numpy_in_memory": medians["in_memory_spe8"], **medians},
+        "runs": runs,
         "published_pytorch_images_per_second": [1100, 1550],
         "machine": platform.platform(), "cpus": os.cpu_count(),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    fed = result["images_per_second"]
     print(f"train_throughput classifier 128x128 batch 64 ({keras.backend.backend()}, median of "
-          f"{args.repeats}): make_dataset {fed['make_dataset_from_disk']:.0f} img/s, in-memory "
-          f"{fed['numpy_in_memory']:.0f} img/s; ratio to PyTorch 1,100-1,550 img/s: "
-          f"{fed['make_dataset_from_disk'] / 1550:.2f}-{fed['make_dataset_from_disk'] / 1100:.2f}")
+          f"{args.repeats}): make_dataset {medians['make_dataset_spe1']:.0f} img/s "
+          f"({medians['make_dataset_spe8']:.0f} with steps_per_execution=8), in-memory "
+          f"{medians['in_memory_spe1']:.0f} ({medians['in_memory_spe8']:.0f})")
     return 0
 
 
