@@ -25,6 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from . import distribute
 from ._version import __version__
 from .data.pipeline import make_dataset
 from .data.store import load_manifest
@@ -77,6 +78,9 @@ class TrainConfig:
         Batches per compiled call: fewer Python round trips per step. On 2 CPU cores 8 was never
         slower than 1 and up to 1.7x faster for the default CNN fed by ``make_dataset`` (noisy
         medians, ``benchmarks/train_throughput.py``); epoch-level callbacks are unaffected.
+    distribute : {"none", "mirrored", "data-parallel"}
+        Multi-device training (see :mod:`crturb_keras.distribute`): ``batch_size`` is then per
+        replica and the learning rate is scaled by the number of replicas.
     seed : int
         Seeds weights, shuffling and augmentation.
     """
@@ -103,6 +107,7 @@ class TrainConfig:
     tensorboard: bool = False
     steps_per_epoch: int = 0
     steps_per_execution: int = 8
+    distribute: str = "none"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -116,6 +121,7 @@ class TrainConfig:
         if self.learning_rate <= 0 or self.weight_decay < 0:
             problems.append("learning_rate must be > 0 and weight_decay >= 0")
         for name, allowed in (("class_weights", ("auto", "none")),
+                              ("distribute", distribute.MODES),
                               ("mixed_precision", ("auto", "on", "off")),
                               ("jit_compile", ("auto", "on", "off"))):
             if getattr(self, name) not in allowed:
@@ -143,11 +149,16 @@ def _class_weights(manifest: dict, kind: str, mode: str) -> dict[int, float] | N
     return {manifest["classes"][c]: total / (len(counts) * n) for c, n in counts.items()}
 
 
-def build_model(config: TrainConfig, manifest: dict) -> keras.Model:
-    """The compiled model a config asks for, shaped by the prepared data."""
+def build_model(config: TrainConfig, manifest: dict, replicas: int = 1) -> keras.Model:
+    """The compiled model a config asks for, shaped by the prepared data.
+
+    With ``replicas`` > 1 the learning rate is scaled linearly (one replica's batch is
+    ``config.batch_size``).
+    """
     tile = manifest["geometry"]["tile"]
     shape = (tile, tile, manifest["geometry"]["channels"])
-    optimizer = keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = keras.optimizers.AdamW(config.learning_rate * replicas,
+                                       weight_decay=config.weight_decay)
     if config.task == "classify":
         model = build_classifier(len(manifest["classes"]), shape, depth=config.depth,
                                  base_filters=config.base_filters, dropout=config.dropout,
@@ -191,10 +202,13 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
     mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and _gpu_visible())
     keras.mixed_precision.set_dtype_policy("mixed_float16" if mixed else "float32")
     task = "classify" if config.task == "classify" else "map"
-    common = dict(task=task, batch_size=config.batch_size, kind=config.kind, seed=config.seed)
+    scope, replicas = distribute.setup(config.distribute)
+    common = dict(task=task, batch_size=config.batch_size * replicas, kind=config.kind,
+                  seed=config.seed)
     train_data = make_dataset(config.data, "train", repeat=config.steps_per_epoch > 0, **common)
     val_data = make_dataset(config.data, "val", **common)
-    model = build_model(config, manifest)
+    with scope:
+        model = build_model(config, manifest, replicas)
     weights = _class_weights(manifest, config.kind, config.class_weights) if task == "classify" else None
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -232,7 +246,10 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
             "training": {"epochs_run": len(history.history["val_loss"]), "best_epoch": best + 1,
                          "best_val_loss": float(history.history["val_loss"][best]),
                          "class_weights": weights, "mixed_precision": mixed,
-                         "jit_compile": _jit(config), "parameters": model.count_params()},
+                         "jit_compile": _jit(config), "parameters": model.count_params(),
+                         "distribute": config.distribute, "replicas": replicas,
+                         "global_batch": config.batch_size * replicas,
+                         "learning_rate_used": config.learning_rate * replicas},
             "versions": {"crturb_keras": __version__, "keras": keras.__version__,
                          "backend": keras.backend.backend(), "python": platform.python_version()},
         }
@@ -241,6 +258,7 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
         os.replace(tmp, out)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+        distribute.teardown(config.distribute)
         if tmp.exists():
             shutil.rmtree(tmp)
     return out

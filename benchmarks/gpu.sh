@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# GPU benchmark: mixed precision and XLA (the training defaults on a GPU), in under 8 minutes.
+# Uses .venv-gpu if it already has a GPU build of TensorFlow, else builds it (needs PyPI access;
+# on a machine without network, build .venv-gpu elsewhere with the same Python and carry it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! .venv-gpu/bin/python -c "import tensorflow as tf, sys; sys.exit(not tf.config.list_physical_devices('GPU'))" 2>/dev/null; then
+  python3 -m venv .venv-gpu
+  .venv-gpu/bin/pip install -q -e '.[gpu]'
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+export TF_CPP_MIN_LOG_LEVEL=2
+timeout 450 .venv-gpu/bin/python -m benchmarks.run --quick --out "${OUT:-benchmarks/results/gpu}"
