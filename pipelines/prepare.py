@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--surrogate-dir", default=None,
                         help="where --source surrogate writes its .athdf files "
                              "(default: OUT-surrogate)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes reading snapshots (default: CPU cores, at most 4)")
     add_config_arguments(parser, PrepareConfig)
     return parser
 
@@ -60,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             specs.append(spec)
     sources = discover_sources(specs, classes_from_dirs=args.classes_from_dirs)
-    manifest = prepare(sources, args.out, config)
+    manifest = prepare(sources, args.out, config, workers=args.workers)
     print(f"prepared {len(sources)} snapshot(s) of {len(manifest['classes'])} class(es) in "
           f"{args.out} (buffer {manifest['buffer']['cells']} cells along {config.axis})")
     kinds = list(manifest["counts"]["train"])

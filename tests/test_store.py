@@ -197,3 +197,16 @@ def test_prepare_cli(tmp_path, surrogate, capsys):
     assert config["fractions"] == [0.6, 0.2, 0.2] and config["kinds"] == ["slice"]
     assert prepare_cli.cli([*args[:-4], "--fractions", "0.5,0.25,0.25"]) == 2
     assert "prepared differently" in capsys.readouterr().err
+
+
+def test_parallel_prepare_gives_identical_results(surrogate, tmp_path):
+    sources = discover_sources([str(surrogate)])[:4]
+    config = PrepareConfig(tile=16, targets=("Ec",), shard_size=40)
+    one = prepare(sources, tmp_path / "one", config, progress=False, workers=1)
+    two = prepare(sources, tmp_path / "two", config, progress=False, workers=2)
+    assert one == two
+    for stem in [s["stem"] for split in one["shards"].values() for kind in split.values()
+                 for s in kind]:
+        for part in ("images", "labels", "meta"):
+            np.testing.assert_array_equal(np.load(tmp_path / "one" / f"{stem}.{part}.npy"),
+                                          np.load(tmp_path / "two" / f"{stem}.{part}.npy"))
