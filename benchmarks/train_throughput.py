@@ -4,7 +4,8 @@
 
 Two feeds of the same model: ``make_dataset`` streaming prepared float16 shards from disk
 (shuffle + augmentation, as in training), and the same tiles from memory (``model.fit`` on numpy
-arrays), each with ``steps_per_execution`` 1 and 8 (the training default). Images/s are medians
+arrays), each with ``steps_per_execution`` 1 and 8 (the training default); also classifier
+inference (batch 256) and U-net training (128**2, batch 16) from memory. Images/s are medians
 over repeats of ``steps`` batches after a warm-up; compare with ``benchmarks.torch_reference``
 in the same run (``python -m benchmarks.run``). Writes ``benchmarks/results/train_throughput.json``.
 """
@@ -73,6 +74,20 @@ def main(argv: list[str] | None = None) -> int:
                 runs.setdefault(f"make_dataset_spe{spe}", []).append(rate(model, stream))
                 runs.setdefault(f"in_memory_spe{spe}", []).append(
                     rate(model, (arrays["images"], arrays["labels"])))
+        from crturb_keras.models import MapLoss, build_unet
+
+        images = arrays["images"][:1024]
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            model.predict(images, batch_size=256, verbose=0)
+            runs.setdefault("inference", []).append(len(images) / (time.perf_counter() - start))
+            unet = build_unet((128, 128, 1), ("Ec",))
+            unet.compile(keras.optimizers.AdamW(1e-3), MapLoss(0.5), steps_per_execution=8)
+            targets = images[:512] * 0.5
+            unet.fit(images[:64], targets[:64], batch_size=16, verbose=0)
+            start = time.perf_counter()
+            unet.fit(images[:512], targets, batch_size=16, verbose=0)
+            runs.setdefault("unet_training", []).append(512 / (time.perf_counter() - start))
     medians = {name: statistics.median(values) for name, values in runs.items()}
     result = {
         "benchmark": "train_throughput", "model": "default classifier (depth 4, 8 filters)",
@@ -91,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train_throughput classifier 128x128 batch 64 ({keras.backend.backend()}, median of "
           f"{args.repeats}): make_dataset {medians['make_dataset_spe1']:.0f} img/s "
           f"({medians['make_dataset_spe8']:.0f} with steps_per_execution=8), in-memory "
-          f"{medians['in_memory_spe1']:.0f} ({medians['in_memory_spe8']:.0f})")
+          f"{medians['in_memory_spe1']:.0f} ({medians['in_memory_spe8']:.0f}); inference "
+          f"{medians['inference']:.0f} img/s; U-net training (128^2, batch 16) "
+          f"{medians['unet_training']:.0f} img/s")
     return 0
 
 
