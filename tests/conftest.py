@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from crturb_keras.data.sources import discover_sources
+from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.simulate import SurrogateConfig, simulate
 from crturb_keras.snapshot import Snapshot
 
 CR_VARIABLES = (
@@ -35,3 +40,10 @@ def make_snapshot(shape=(8, 12, 16), names=("rho", "vel1", "Bcc1", "Bcc2", "Bcc3
 @pytest.fixture
 def snapshot() -> Snapshot:
     return make_snapshot()
+
+
+def surrogate_dataset(root: Path, config: PrepareConfig = PrepareConfig(tile=16)) -> Path:
+    """Simulate the five classes at 32^3 (2 outputs each) into ROOT/sim, prepare ROOT/prep."""
+    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
+    prepare(discover_sources([str(root / "sim")]), root / "prep", config, progress=False)
+    return root / "prep"

@@ -10,19 +10,16 @@ import textwrap
 
 import pytest
 
-from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
 from crturb_keras.errors import ConfigError
-from crturb_keras.simulate import SurrogateConfig, simulate
 from crturb_keras.training import TrainConfig, train
+
+from conftest import surrogate_dataset
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
-    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
-    prepare(discover_sources([str(root / "sim")]), root / "prep", PrepareConfig(tile=16),
-            progress=False)
+    surrogate_dataset(root)
     return root
 
 

@@ -12,17 +12,17 @@ import keras
 import numpy as np
 import pytest
 
-from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.data.store import PrepareConfig
 from crturb_keras.interpret import (
     blur_experiment, cascading_randomization, class_spectra, depth_experiment, mass_fraction,
     occlusion_maps, ratio_to, saliency_maps)
 from crturb_keras.interpret.saliency import sanity_verdict
 from crturb_keras.evaluation import evaluate
 from crturb_keras.models import build_classifier
-from crturb_keras.simulate import SurrogateConfig, simulate
 from crturb_keras.training import TrainConfig, load_run, train
 from pipelines import interpret as interpret_cli
+
+from conftest import surrogate_dataset
 
 
 def planted_blobs(n: int, size: int = 32, seed: int = 0):
@@ -120,9 +120,7 @@ def test_class_spectra():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("interp")
-    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
-    prepare(discover_sources([str(root / "sim")]), root / "prep",
-            PrepareConfig(tile=16, buffer="3"), progress=False)
+    surrogate_dataset(root, PrepareConfig(tile=16, buffer="3"))
     return train(TrainConfig(data=str(root / "prep"), out=str(root / "run"), epochs=4,
                              depth=2, base_filters=4), verbose=0)
 

@@ -14,19 +14,16 @@ import tensorflow as tf
 
 from crturb_keras.data import make_dataset
 from crturb_keras.data.pipeline import augment_tiles
-from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, load_manifest, prepare
+from crturb_keras.data.store import PrepareConfig, load_manifest
 from crturb_keras.errors import ConfigError
-from crturb_keras.simulate import SurrogateConfig, simulate
+
+from conftest import surrogate_dataset
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipe")
-    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
-    prepare(discover_sources([str(root / "sim")]), root / "prep",
-            PrepareConfig(tile=16, targets=("Ec",), shard_size=50), progress=False)
-    return root / "prep"
+    return surrogate_dataset(tmp_path_factory.mktemp("pipe"),
+                             PrepareConfig(tile=16, targets=("Ec",), shard_size=50))
 
 
 def test_classify_batches_and_labels(prepared):

@@ -15,18 +15,18 @@ import pytest
 from astropy.io import fits
 
 from crturb_keras.data import make_dataset
-from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.data.store import PrepareConfig
 from crturb_keras.errors import ConfigError, DataFormatError
 from crturb_keras.evaluation import evaluate
 from crturb_keras.export import export
 from crturb_keras.predict import predict_map
-from crturb_keras.simulate import SurrogateConfig, simulate
 from crturb_keras.training import TrainConfig, _class_weights, load_run, train
 from pipelines import evaluate as evaluate_cli
 from pipelines import export as export_cli
 from pipelines import predict as predict_cli
 from pipelines import train as train_cli
+
+from conftest import surrogate_dataset
 
 TINY = dict(epochs=4, batch_size=32, depth=2, base_filters=4, patience=2, lr_patience=1)
 
@@ -34,10 +34,8 @@ TINY = dict(epochs=4, batch_size=32, depth=2, base_filters=4, patience=2, lr_pat
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
-    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
-    prepare(discover_sources([str(root / "sim")]), root / "prep",
-            PrepareConfig(tile=16, kinds=("slice", "projection"), depth=2,
-                          targets=("Ec", "magnetic_energy_density")), progress=False)
+    surrogate_dataset(root, PrepareConfig(tile=16, kinds=("slice", "projection"), depth=2,
+                                          targets=("Ec", "magnetic_energy_density")))
     return root
 
 

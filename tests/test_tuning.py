@@ -15,25 +15,20 @@ from pathlib import Path
 import keras_tuner as kt
 import pytest
 
-from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
 from crturb_keras.errors import ConfigError, CrturbError
-from crturb_keras.simulate import SurrogateConfig, simulate
 from crturb_keras.training import TrainConfig
 from pipelines import tune as tune_cli
 from tuning import search, space as spaces
 from tuning.hypermodels import CrturbHyperModel
+
+from conftest import surrogate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tune")
-    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
-    prepare(discover_sources([str(root / "sim")]), root / "prep", PrepareConfig(tile=16),
-            progress=False)
-    return root / "prep"
+    return surrogate_dataset(tmp_path_factory.mktemp("tune"))
 
 
 def test_search_space_overrides_and_errors():
