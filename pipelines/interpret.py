@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--experiments", default="blur,flatten,depth",
                         help="blur, flatten, depth (empty for none)")
     parser.add_argument("--per-class", type=int, default=4, help="tiles per class in the grids")
+    parser.add_argument("--aggregate", type=int, default=64,
+                        help="test tiles per class averaged for mean saliency maps and spectra")
     parser.add_argument("--no-sanity", action="store_true", help="skip the randomisation check")
     return parser
 
@@ -34,7 +36,8 @@ def main(args: argparse.Namespace) -> int:
 
     split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
     report = interpret(args.run_dir, split(args.methods), split(args.experiments),
-                       per_class=args.per_class, sanity=not args.no_sanity)
+                       per_class=args.per_class, sanity=not args.no_sanity,
+                       aggregate=args.aggregate)
     print(report.read_text())
     print(f"\nreport: {report}")
     return 0

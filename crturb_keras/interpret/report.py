@@ -40,8 +40,12 @@ def _table(header: list[str], rows: list[list]) -> str:
 def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "smoothgrad",
                                                                       "gradcam++", "occlusion"),
               experiments: Sequence[str] = EXPERIMENTS, per_class: int = 4,
-              sanity: bool = True, seed: int = 0) -> Path:
-    """Write ``RUN/interpret/`` (figures, ``results.json``, ``report.md``); return the report."""
+              sanity: bool = True, seed: int = 0, aggregate: int = 64) -> Path:
+    """Write ``RUN/interpret/`` (figures, ``results.json``, ``report.md``); return the report.
+
+    ``per_class`` tiles of each class go into the figure grids; the per-class mean saliency and
+    its spectrum aggregate ``aggregate`` test tiles per class (all of them if fewer).
+    """
     run = Path(run_dir)
     record, model = load_run(run)
     if record["config"]["task"] != "classify":
@@ -54,10 +58,11 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
     out.mkdir(exist_ok=True)
     images, labels, names = held_out_tiles(run)
     rng = np.random.default_rng(seed)
-    picks = np.concatenate([rng.permutation(np.nonzero(labels == i)[0])[:per_class]
-                            for i in range(len(names))])
-    x, y = images[picks], labels[picks]
-    probabilities = _probabilities(model, x)
+    pool = np.concatenate([rng.permutation(np.nonzero(labels == i)[0])[:max(aggregate, per_class)]
+                           for i in range(len(names))])
+    xa, ya = images[pool], labels[pool]
+    shown = np.concatenate([np.nonzero(ya == i)[0][:per_class] for i in range(len(names))])
+    probe = np.concatenate([np.nonzero(ya == i)[0][:2] for i in range(len(names))])
     results: dict = {"run": str(run), "tiles_per_class": per_class, "saliency": {},
                      "sanity": {}}
     lines = [f"# Interpretation of `{run.name}`", "",
@@ -65,13 +70,15 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
              f"{record['data']['tile']} px; model selected on validation.", ""]
 
     for method in methods:
-        maps = occlusion_maps(model, x, y) if method == "occlusion" else \
-            saliency_maps(model, x, y, method)
-        grid = plot_saliency_grid(x[..., 0], maps, probabilities, y, names, method,
-                                  out / f"saliency_{method}.png")
-        mean_maps = {names[i]: np.abs(maps[y == i]).mean(axis=0) for i in np.unique(y)}
-        spectra = {n: radial_power_spectrum(np.abs(maps[y == names.index(n)])) for n in mean_maps}
-        summary = plot_class_mean_maps(mean_maps, spectra, f"{method}: mean |saliency| per class",
+        maps = occlusion_maps(model, xa, ya) if method == "occlusion" else \
+            saliency_maps(model, xa, ya, method)
+        grid = plot_saliency_grid(xa[shown, ..., 0], maps[shown], _probabilities(model, xa[shown]),
+                                  ya[shown], names, method, out / f"saliency_{method}.png")
+        mean_maps = {names[i]: np.abs(maps[ya == i]).mean(axis=0) for i in np.unique(ya)}
+        spectra = {n: radial_power_spectrum(np.abs(maps[ya == names.index(n)])) for n in mean_maps}
+        summary = plot_class_mean_maps(mean_maps, spectra,
+                                       f"{method}: mean |saliency| per class "
+                                       f"({len(xa)} test tiles)",
                                        out / f"saliency_{method}_mean.png")
         peak = {n: float(k[np.argmax(p)]) for n, (k, p) in spectra.items()}
         results["saliency"][method] = {"peak_k_of_saliency_spectrum": peak}
@@ -83,7 +90,7 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
     if sanity:
         checked = [m for m in methods if m in ("vanilla", "smoothgrad", "gradcam++")]
         for method in checked:
-            steps = cascading_randomization(model, x[:8], y[:8], method, seed=seed,
+            steps = cascading_randomization(model, xa[probe], ya[probe], method, seed=seed,
                                             **({"smooth_samples": 8} if method == "smoothgrad"
                                                else {}))
             results["sanity"][method] = {"steps": steps, "passes": sanity_verdict(steps)}
