@@ -62,8 +62,10 @@ def main(args: argparse.Namespace) -> int:
         else:
             specs.append(spec)
     sources = discover_sources(specs, classes_from_dirs=args.classes_from_dirs)
+    existed = Path(args.out).exists()
     manifest = prepare(sources, args.out, config, workers=args.workers)
-    print(f"prepared {len(sources)} snapshot(s) of {len(manifest['classes'])} class(es) in "
+    verb = "reused the dataset prepared earlier from" if existed else "prepared"
+    print(f"{verb} {len(sources)} snapshot(s) of {len(manifest['classes'])} class(es) in "
           f"{args.out} (buffer {manifest['buffer']['cells']} cells along {config.axis})")
     kinds = list(manifest["counts"]["train"])
     print(f"{'class':<18} " + " ".join(f"{s + '/' + k:>18}" for s in manifest["counts"]

@@ -195,6 +195,8 @@ def test_prepare_cli(tmp_path, surrogate, capsys):
     assert "prepared 10 snapshot(s) of 5 class(es)" in printed and "CR_Streaming" in printed
     config = json.loads((out / "manifest.json").read_text())["config"]
     assert config["fractions"] == [0.6, 0.2, 0.2] and config["kinds"] == ["slice"]
+    assert prepare_cli.cli(args) == 0
+    assert "reused the dataset prepared earlier from 10 snapshot(s)" in capsys.readouterr().out
     assert prepare_cli.cli([*args[:-4], "--fractions", "0.5,0.25,0.25"]) == 2
     assert "prepared differently" in capsys.readouterr().err
 
