@@ -18,7 +18,6 @@ Reports medians over repeats; writes ``benchmarks/results/input_pipeline.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ._report import write_result
 
 
 def _drop_page_cache() -> bool:
@@ -128,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {"cold": cold, "warm": warm, "cached": cached, "tfrecord_warm": record},
         "tensorflow": tf.__version__, "machine": platform.platform(), "cpus": os.cpu_count(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     rates = result["images_per_second"]
     print(f"input_pipeline 128x128 batch 64, {tiles} train tiles (median of {args.repeats}): "
           f"cold {rates['cold']:.0f} img/s{'' if dropped else ' (page cache not dropped)'}, "

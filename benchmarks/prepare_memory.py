@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ._report import write_result
+
 _CHILD = """
 import json, sys, time
 from crturb_keras.data import discover_sources, prepare
@@ -57,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "prepare_memory", "resolution": args.resolution, **measured,
               "extrapolated_peak_mib_512": extrapolated,
               "settings": "1 snapshot, rho + Ec, slices + 8-cell projections, 64 px tiles"}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(f"prepare_memory {args.resolution}^3 snapshot: peak RSS {measured['peak_mib']:.0f} MiB "
           f"(imports {measured['baseline_mib']:.0f} MiB) in {measured['seconds']:.1f} s; "
           f"512^3 extrapolated: {extrapolated / 1024:.1f} GiB per worker")

@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
+
+from ._report import write_result
 
 _CHILD = """
 import json, resource, sys, time
@@ -59,11 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulate {resolution}^3 x 5 classes x {args.snapshots} snapshots: "
               f"{seconds:.2f} s median, peak RSS {peak:.0f} MiB, "
               f"{cells / seconds / 1e6:.1f} Mcells/s (n={args.repeats})")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     report = {"benchmark": "simulate", "machine": platform.platform(),
               "python": platform.python_version(), "results": results}
-    out.write_text(json.dumps(report, indent=2))
+    write_result(args.out, report)
     return 0
 
 

@@ -12,11 +12,11 @@ batch 64 of 128x128 single-channel tiles from memory. PyTorch is a benchmark dep
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from ._report import write_result
 
 
 def build(n_classes: int = 5):
@@ -72,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "torch_reference", "torch": torch.__version__,
               "threads": torch.get_num_threads(), "batch": 64, "tile": 128,
               "images_per_second": statistics.median(rates), "runs": rates}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(f"torch_reference published CNN 128x128 batch 64 (torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, median of {args.repeats}): "
           f"{result['images_per_second']:.0f} img/s")

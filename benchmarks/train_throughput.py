@@ -13,7 +13,6 @@ in the same run (``python -m benchmarks.run``). Writes ``benchmarks/results/trai
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ._report import write_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "published_pytorch_images_per_second": [1100, 1550],
         "machine": platform.platform(), "cpus": os.cpu_count(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(f"train_throughput classifier 128x128 batch 64 ({keras.backend.backend()}, median of "
           f"{args.repeats}): make_dataset {medians['make_dataset_spe1']:.0f} img/s "
           f"({medians['make_dataset_spe8']:.0f} with steps_per_execution=8), in-memory "

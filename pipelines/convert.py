@@ -11,7 +11,6 @@ FITS files are kept (a re-run resumes) unless ``--overwrite`` is given.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -19,13 +18,10 @@ from typing import Sequence
 from tqdm import tqdm
 
 from crturb_keras.errors import ConfigError
-from crturb_keras.io.athena import read_athdf
+from crturb_keras.io.athena import cycle_stem, read_athdf
 from crturb_keras.io.fits import write_fits_cube
 
 from ._cli import run
-
-_OUTPUT = re.compile(r"^(?P<base>.+)\.out\d+\.(?P<num>\d+)\.athdf$")
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.convert", description=__doc__,
@@ -59,9 +55,7 @@ def plan(inputs: Sequence[str], out: str) -> list[tuple[list[Path], Path]]:
     groups: dict[tuple[Path, str], list[Path]] = {}
     base_of: dict[tuple[Path, str], Path] = {}
     for file, root in roots:
-        match = _OUTPUT.match(file.name)
-        stem = f"{match['base']}.{match['num']}" if match else file.stem
-        key = (file.parent, stem)
+        key = (file.parent, cycle_stem(file) or file.stem)
         groups.setdefault(key, []).append(file)
         base_of[key] = root
     out_path = Path(out)

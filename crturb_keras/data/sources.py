@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -19,11 +18,10 @@ import h5py
 from astropy.io import fits
 
 from ..errors import ConfigError, DataFormatError
-from ..io.athena import read_athdf
+from ..io.athena import cycle_stem, read_athdf
 from ..io.fits import read_fits_cube
 from ..snapshot import DERIVED, Snapshot
 
-_OUTPUT = re.compile(r"^(?P<base>.+)\.out\d+\.(?P<num>\d+)\.athdf$")
 _SUFFIXES = (".athdf", ".fits", ".fit")
 
 
@@ -120,8 +118,8 @@ def discover_sources(specs: Iterable[str], classes_from_dirs: bool = False) -> l
     groups: dict[tuple, list[Path]] = {}
     classes: dict[tuple, str] = {}
     for path, label in found:
-        match = _OUTPUT.match(path.name)
-        key = (str(path.parent), match["base"], match["num"]) if match else (str(path),)
+        stem = cycle_stem(path)
+        key = (str(path.parent), stem) if stem else (str(path),)
         label = label or _class_from_file(path)
         if label is None:
             raise ConfigError(f"{path}: cannot tell its class; put files in class folders "

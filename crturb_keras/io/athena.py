@@ -281,6 +281,15 @@ def _check_same_cycle(a: _AthdfFile, b: _AthdfFile) -> None:
 _OUTPUT_NAME = re.compile(r"^(?P<base>.+)\.out(?P<id>\d+)\.(?P<num>\d+)\.athdf$")
 
 
+def cycle_stem(path: PathLike) -> str | None:
+    """``run.00010`` for ``run.out2.00010.athdf``: the name shared by all outputs of one cycle.
+
+    None for files not named like Athena++ outputs.
+    """
+    match = _OUTPUT_NAME.match(Path(path).name)
+    return f"{match['base']}.{match['num']}" if match else None
+
+
 def cycle_outputs(path: PathLike) -> list[Path]:
     """All ``.athdf`` files of the same run and output number as ``path`` (``out1``, ``out2``...).
 
