@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
@@ -20,23 +22,51 @@ from .spectra import radial_power_spectrum
 FEATURES = ("mean", "std", "skewness", "kurtosis", "power_k1", "power_k2", "power_k3", "power_k4")
 
 
+def as_tiles(images: np.ndarray) -> np.ndarray:
+    """Single-channel images ``(n, H, W)`` or ``(n, H, W, 1)`` as float64 tiles ``(n, H, W)``."""
+    data = np.asarray(images, dtype=np.float64)
+    if data.ndim == 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"need single-channel images (n, H, W) or (n, H, W, 1), got {data.shape}")
+    return data
+
+
+def one_point_statistics(images: np.ndarray) -> np.ndarray:
+    """Per-tile mean, standard deviation, skewness and excess kurtosis, shape ``(n, 4)``.
+
+    ``images`` are ``(n, H, W)`` or ``(n, H, W, 1)``; moments are over all ``H * W`` pixels of a
+    tile, in the units of the pixel values (skewness and kurtosis are dimensionless).
+    """
+    flat = as_tiles(images).reshape(len(images), -1)
+    return np.column_stack([flat.mean(axis=1), flat.std(axis=1), stats.skew(flat, axis=1),
+                            stats.kurtosis(flat, axis=1)])
+
+
+def tile_spectra(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ring-integrated power spectrum of each tile (see ``spectra.radial_power_spectrum``).
+
+    Returns wavenumbers ``k`` of shape ``(H // 2,)`` (cycles per tile) and powers ``(n, H // 2)``
+    in squared pixel units.
+    """
+    data = as_tiles(images)
+    spectra = [radial_power_spectrum(image) for image in data]
+    return spectra[0][0], np.asarray([power for _, power in spectra])
+
+
 def image_features(images: np.ndarray) -> np.ndarray:
     """Per-tile statistics ``(n, 8)`` of images ``(n, H, W)`` or ``(n, H, W, 1)``.
 
     Columns: mean, std, skewness, excess kurtosis, and the fractions of the tile's power in four
     logarithmic wavenumber bands between k = 1 and k = H/2.
     """
-    data = np.asarray(images, dtype=np.float64).reshape(len(images), images.shape[1], images.shape[2])
-    flat = data.reshape(len(data), -1)
-    one_point = np.column_stack([flat.mean(axis=1), flat.std(axis=1), stats.skew(flat, axis=1),
-                                 stats.kurtosis(flat, axis=1)])
-    edges = np.geomspace(1, data.shape[1] // 2 + 1, 5)
-    bands = []
-    for image in data:
-        k, power = radial_power_spectrum(image)
-        total = power.sum() or 1.0
-        bands.append([power[(k >= lo) & (k < hi)].sum() / total for lo, hi in zip(edges, edges[1:])])
-    return np.column_stack([one_point, np.asarray(bands)])
+    k, power = tile_spectra(images)
+    edges = np.geomspace(1, k[-1] + 1, 5)
+    total = power.sum(axis=1, keepdims=True)
+    total[total == 0] = 1.0
+    bands = np.column_stack([power[:, (k >= lo) & (k < hi)].sum(axis=1)
+                             for lo, hi in pairwise(edges)])
+    return np.column_stack([one_point_statistics(images), bands / total])
 
 
 def logistic_baseline(train_images: np.ndarray, train_labels: np.ndarray, seed: int = 0):

@@ -25,15 +25,23 @@ from .plots import plot_confusion_matrix, plot_map_panels
 from .training import load_run
 
 
-def evaluate(run_dir: str | os.PathLike, force: bool = False) -> dict[str, Any]:
+def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any) -> dict[str, Any]:
     """Score a run on its test split; write ``metrics.json`` and figures; return the metrics.
 
-    An existing ``metrics.json`` is returned as it is unless ``force`` is set.
+    An existing ``metrics.json`` is returned as it is unless ``force`` is set. Generative runs
+    go to :func:`crturb_keras.generation_evaluation.evaluate_generator` with ``generative``
+    (``classifier``, ``n``, ``steps``, ``guidance``); other runs ignore those.
     """
     run = Path(run_dir)
     existing = run / "metrics.json"
     if existing.exists() and not force:
         return json.loads(existing.read_text())
+    config_file = run / "config.json"
+    if config_file.exists() and json.loads(config_file.read_text())["config"]["task"] == "generate":
+        from .generation_evaluation import evaluate_generator
+
+        options = {key: generative[key] for key in ("n", "steps", "guidance") if key in generative}
+        return evaluate_generator(run, generative.get("classifier"), force=force, **options)
     record, model = load_run(run)
     data = record["data"]["path"]
     if not Path(data).exists():

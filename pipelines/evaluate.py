@@ -1,9 +1,11 @@
 """Evaluate a training run on its test split (never seen in training or model selection).
 
     python -m pipelines.evaluate runs/classify [--force]
+    python -m pipelines.evaluate runs/cddim --classifier runs/classify [--n 64 --steps 50]
 
-Writes RUN/metrics.json and RUN/figures/ (confusion matrices or map panels) and prints a table of
-per-class test accuracy next to the baselines (or VRMSE per target for the U-net).
+Writes RUN/metrics.json and RUN/figures/ (confusion matrices, map panels, or spectra and PDFs of
+generated maps) and prints a table of per-class test accuracy next to the baselines, VRMSE per
+target for the U-net, or, for a generative run, each metric next to its real-vs-real reference.
 """
 
 from __future__ import annotations
@@ -21,15 +23,31 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", metavar="RUN", help="training run directory")
     parser.add_argument("--force", action="store_true", help="recompute an existing metrics.json")
+    generative = parser.add_argument_group("generative runs")
+    generative.add_argument("--classifier", default=None,
+                            help="classifier run on the same prepared data (physics-feature KID, "
+                                 "classifier agreement)")
+    generative.add_argument("--n", type=int, default=64, help="samples per class (default: 64)")
+    generative.add_argument("--steps", type=int, default=50, help="DDIM steps (default: 50)")
+    generative.add_argument("--guidance", type=float, default=2.0,
+                            help="classifier-free guidance weight (default: 2.0)")
     return parser
 
 
-def report(run_dir: str | Path, force: bool = False) -> dict:
+def report(run_dir: str | Path, force: bool = False, classifier: str | None = None,
+           n: int = 64, steps: int = 50, guidance: float = 2.0) -> dict:
     """Evaluate (or read the existing metrics) and print them as tables."""
     from crturb_keras.evaluation import evaluate
 
-    metrics = evaluate(run_dir, force=force)
-    if metrics["task"] == "classify":
+    metrics = evaluate(run_dir, force=force, classifier=classifier, n=n, steps=steps,
+                       guidance=guidance)
+    if metrics["task"] == "generate":
+        from crturb_keras.generation_evaluation import metrics_table
+
+        print(f"{metrics['model']}: {metrics['samples_per_class']} samples per class, "
+              f"{metrics['steps']} DDIM steps, vs test tiles; (real train vs test) in brackets")
+        print("\n".join(metrics_table(metrics)))
+    elif metrics["task"] == "classify":
         for kind, scores in metrics["kinds"].items():
             base = scores["baselines"]
             print(f"test {kind}s (n={scores['n']}): accuracy {scores['accuracy']:.3f}, "
@@ -53,7 +71,8 @@ def report(run_dir: str | Path, force: bool = False) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    report(args.run_dir, force=args.force)
+    report(args.run_dir, force=args.force, classifier=args.classifier, n=args.n,
+           steps=args.steps, guidance=args.guidance)
     return 0
 
 

@@ -1,7 +1,10 @@
-"""Train the CNN classifier or the U-net on a prepared dataset.
+"""Train the CNN classifier, the U-net or a generative model on a prepared dataset.
 
     python -m pipelines.train --task classify --data data/prepared --out runs/classify
     python -m pipelines.train --task map --data data/prepared --out runs/unet
+    python -m pipelines.train --task generate --model cddim --data data/prepared --out runs/cddim
+
+(``--task generate --help`` lists the generative flags: --model ddim|cddim|ldm, widths, ...)
 
 Writes the run directory (config.json, history.csv, model.keras, figures/); the model kept is the
 one of the best validation epoch. Then run ``python -m pipelines.evaluate RUN`` (test split) and
@@ -19,14 +22,20 @@ from typing import Sequence
 from ._cli import add_config_arguments, config_from_args, run
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(task: str = "classify") -> argparse.ArgumentParser:
+    from crturb_keras.generation import GenerateConfig
     from crturb_keras.training import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(parser, TrainConfig)
+    add_config_arguments(parser, GenerateConfig if task == "generate" else TrainConfig)
     parser.add_argument("--evaluate", action="store_true", help="evaluate on the test split after")
-    parser.add_argument("--export", action="store_true", help="export the SavedModel after")
+    if task == "generate":
+        parser.add_argument("--classifier", default=None,
+                            help="classifier run on the same data, for --evaluate's physics KID "
+                                 "and classifier agreement")
+    else:
+        parser.add_argument("--export", action="store_true", help="export the SavedModel after")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     parser.add_argument("--skip-existing", action="store_true",
                         help="if OUT already holds a finished run, keep it (no training) and go "
@@ -34,7 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def main_generate(args: argparse.Namespace) -> int:
+    from crturb_keras.generation import GenerateConfig, train_generator
+
+    config = config_from_args(GenerateConfig, args)
+    run_dir = Path(config.out)
+    if args.skip_existing and (run_dir / "model.keras").exists():
+        print(f"{run_dir}: finished run exists; training skipped (--skip-existing)")
+    else:
+        run_dir = train_generator(config, verbose=0 if args.quiet else 2)
+    record = json.loads((run_dir / "config.json").read_text())["training"]
+    print(f"run directory: {run_dir} ({record['epochs_run']} epochs, val loss "
+          f"{record['final_val_loss']:.4f}; samples in {run_dir / 'figures' / 'samples.png'})")
+    if args.evaluate:
+        from .evaluate import report
+
+        report(run_dir, classifier=args.classifier)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.task == "generate":
+        return main_generate(args)
     from crturb_keras.training import TrainConfig, train
 
     config = config_from_args(TrainConfig, args)
@@ -59,7 +89,10 @@ def main(args: argparse.Namespace) -> int:
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """Entry point (also used by the tests)."""
-    return run(main, build_parser(), argv)
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--task", default="classify")
+    task = peek.parse_known_args(argv)[0].task
+    return run(main, build_parser(task), argv)
 
 
 if __name__ == "__main__":

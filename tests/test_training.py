@@ -230,6 +230,20 @@ def test_models_train_on_every_backend(prepared, backend):
         unet.compile(keras.optimizers.AdamW(3e-3), MapLoss(0.5))
         history = unet.fit(make_dataset(data, "train", "map", batch_size=32), epochs=3, verbose=0)
         losses["unet"] = history.history["loss"]
+        from crturb_keras.models.autoencoder import build_autoencoder
+        from crturb_keras.models.diffusion import DiffusionModel, build_denoiser
+        ddim = DiffusionModel(build_denoiser((16, 16, 1), widths=(8, 16), block_depth=1,
+                                             embedding_dims=8, n_classes=5))
+        ddim.compile(keras.optimizers.AdamW(3e-3, use_ema=True, ema_momentum=0.5))
+        images = make_dataset(data, "train", "generate", batch_size=32, conditional=True)
+        history = ddim.fit(images.map(lambda x, y: ((x, y),)), epochs=3, verbose=0)
+        losses["ddim"] = history.history["loss"]
+        assert ddim.generate(2, steps=2, labels=1, guidance=2.0).shape == (2, 16, 16, 1)
+        vae = build_autoencoder((16, 16, 1), widths=(8, 8), latent_channels=2)
+        vae.compile(keras.optimizers.AdamW(3e-3), loss="mse")
+        images = make_dataset(data, "train", "generate", batch_size=32)
+        history = vae.fit(images.map(lambda x: (x, x)), epochs=3, verbose=0)
+        losses["autoencoder"] = history.history["loss"]
         print(json.dumps([keras.backend.backend(), losses]))
     """)
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
