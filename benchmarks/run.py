@@ -4,8 +4,8 @@
 
 Runs, each in its own process (so peak memory is per benchmark): surrogate generation, input
 pipeline (prepare + make_dataset), classifier training throughput (from disk and from memory),
-the PyTorch reference network, and inference. Every number is a median over repeats; the table
-names the backend, device and machine. ``--quick`` uses fewer repeats and steps (a smoke run).
+the PyTorch reference network, inference, and DDIM sampling (50 steps, 64**2 and 128**2). Every
+number is a median over repeats; the table names the backend, device and machine. ``--quick`` uses fewer repeats and steps (a smoke run).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                            repeats + ["--snapshots", "2" if args.quick else "8"]),
         "train_throughput": ("benchmarks.train_throughput", repeats + steps),
         "torch_reference": ("benchmarks.torch_reference", repeats + steps),
+        "generate": ("benchmarks.generate",
+                     repeats + (["--sizes", "64", "--n", "4"] if args.quick else [])),
     }
     results = {}
     for name, (module, extra) in suite.items():

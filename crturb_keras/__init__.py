@@ -1,8 +1,9 @@
 """crturb-keras: learn cosmic-ray transport in turbulent, magnetised gas from density maps.
 
 The public API is re-exported here; see README.md for the command-line jobs. Names that need
-Keras/TensorFlow (models, training, evaluation, export, prediction, ``make_dataset``) are loaded
-on first use, so reading data and simulating never pay for importing TensorFlow.
+Keras/TensorFlow (models, training, generative models, evaluation, export, prediction,
+``make_dataset``) are loaded on first use, so reading data and simulating never pay for importing
+TensorFlow.
 """
 
 import importlib
@@ -32,6 +33,13 @@ _LAZY = {
     "evaluate": "crturb_keras.evaluation",
     "export": "crturb_keras.export",
     "predict_map": "crturb_keras.predict",
+    "DiffusionModel": "crturb_keras.models",
+    "build_denoiser": "crturb_keras.models",
+    "build_autoencoder": "crturb_keras.models",
+    "GenerateConfig": "crturb_keras.generation",
+    "train_generator": "crturb_keras.generation",
+    "load_generator": "crturb_keras.generation",
+    "evaluate_generator": "crturb_keras.generation_evaluation",
 }
 
 
@@ -42,6 +50,13 @@ def __getattr__(name: str):
 
 __all__ = [
     "CLASSES",
+    "DiffusionModel",
+    "GenerateConfig",
+    "build_autoencoder",
+    "build_denoiser",
+    "evaluate_generator",
+    "load_generator",
+    "train_generator",
     "PrepareConfig",
     "TrainConfig",
     "build_classifier",

@@ -64,6 +64,7 @@ def test_latent_diffusion_run_reports_reconstruction(prepared):
     assert (run / "autoencoder.keras").exists() and (run / "autoencoder_history.csv").exists()
     training = json.loads((run / "config.json").read_text())["training"]
     assert training["latent_shape"] == [4, 4, 4]
+    assert training["latent_training_copies"] == 8  # slices normal to x1: flips and transposes
     assert 0 < training["autoencoder_val_vrmse"] < 2
     generator = load_generator(run)
     assert generator.autoencoder is not None

@@ -1,6 +1,9 @@
-"""Keras 3 models (``keras.ops`` / ``keras.layers`` only): CNN classifier and U-net."""
+"""Keras 3 models (``keras.ops`` / ``keras.layers`` only): CNN classifier, U-net, DDIM, VAE."""
 
+from .autoencoder import VariationalAutoencoder, build_autoencoder
 from .cnn import build_classifier
+from .diffusion import DiffusionModel, build_denoiser, cosine_rates
 from .unet import MapLoss, build_unet, ssim
 
-__all__ = ["MapLoss", "build_classifier", "build_unet", "ssim"]
+__all__ = ["DiffusionModel", "MapLoss", "VariationalAutoencoder", "build_autoencoder",
+           "build_classifier", "build_denoiser", "build_unet", "cosine_rates", "ssim"]

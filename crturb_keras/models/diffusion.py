@@ -11,9 +11,11 @@ deterministic for ``eta = 0``, ancestral-like for ``eta = 1``, with any number o
 
 Why these choices for turbulence:
 
-* **periodic boxes**: with ``circular=True`` every 3x3 convolution pads by wrapping around, pooling
-  and nearest-neighbour upsampling keep the grid, so the network commutes with periodic shifts (by
-  multiples of its total stride) and generated maps tile seamlessly, like the simulation slices;
+* **periodic boxes**: with ``circular=True`` every 3x3 convolution pads by wrapping around and
+  bilinear upsampling interpolates across the wrap (pad one cell periodically, upsample, crop), so
+  the network commutes with periodic shifts (by multiples of its total stride) and generated maps
+  tile seamlessly, like the simulation slices; bilinear rather than nearest-neighbour upsampling
+  avoids the blocky coarse-level imprint that short training leaves with the latter;
 * **class conditioning with classifier-free guidance** (Ho & Salimans 2022): a learned class
   embedding is added to the noise embedding; in training the label is replaced by a "null" class
   with probability ``class_dropout``, so one network gives both ``eps(x, c)`` and ``eps(x)``, and
@@ -187,7 +189,7 @@ def build_denoiser(
         0 for an unconditional model; otherwise labels ``0..n_classes-1`` plus the null label
         ``n_classes`` used for classifier-free guidance.
     circular : bool
-        Periodic padding and nearest-neighbour upsampling (seamless tiles of periodic boxes).
+        Periodic padding and periodic bilinear upsampling (seamless tiles of periodic boxes).
 
     Returns
     -------
@@ -229,8 +231,12 @@ def build_denoiser(
     for block in range(block_depth):
         x = _residual_block(x, condition, widths[-1], groups, circular, f"mid_{block}")
     for level in reversed(range(len(widths) - 1)):
-        x = layers.UpSampling2D(2, interpolation="nearest" if circular else "bilinear",
-                                name=f"up{level}_resize")(x)
+        if circular:  # bilinear on the wrapped grid, then cut the wrapped margin off again
+            x = CircularPad2D(1, name=f"up{level}_wrap")(x)
+            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}_resize")(x)
+            x = layers.Cropping2D(2, name=f"up{level}_crop")(x)
+        else:
+            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}_resize")(x)
         for block in range(block_depth):
             x = layers.Concatenate(name=f"up{level}_{block}_concat")([x, skips.pop()])
             x = _residual_block(x, condition, widths[level], groups, circular, f"up{level}_{block}")
