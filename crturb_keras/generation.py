@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +29,14 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from ._version import __version__
 from .data.pipeline import make_dataset
-from .data.store import load_manifest, load_split
+from .data.store import load_split
 from .errors import ConfigError
 from .metrics import vrmse
 from .models.autoencoder import VariationalAutoencoder, build_autoencoder
 from .models.diffusion import DiffusionModel, build_denoiser
 from .plots import plot_learning_curves, plot_sample_grid
+from .training import check_new_run, versions
 
 MODELS = ("ddim", "cddim", "ldm")
 
@@ -242,13 +241,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
         the chosen widths.
     """
     out = Path(config.out)
-    if out.exists():
-        raise ConfigError(f"{out}: exists; a finished run is never overwritten; choose another "
-                          f"--out (or delete it)")
-    manifest = load_manifest(config.data)
-    if config.kind not in manifest["counts"]["train"]:
-        raise ConfigError(f"{config.data}: no {config.kind!r} images (has "
-                          f"{list(manifest['counts']['train'])})")
+    manifest = check_new_run(out, config.data, config.kind)
     classes = list(config.classes) or None
     keras.utils.set_random_seed(config.seed)
     train_images = load_split(config.data, "train", config.kind, classes=classes)
@@ -324,8 +317,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                                                     if autoencoder is not None else 0),
                          "jit_compile": _jit(config), "data_mean": diffusion.data_mean,
                          "data_std": diffusion.data_std},
-            "versions": {"crturb_keras": __version__, "keras": keras.__version__,
-                         "backend": keras.backend.backend(), "python": platform.python_version()},
+            "versions": versions(),
         }
         (tmp / "config.json").write_text(json.dumps(record, indent=2))
         plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")

@@ -182,6 +182,23 @@ def _jit(config: TrainConfig) -> bool:
     return config.jit_compile == "on" or (config.jit_compile == "auto" and _gpu_visible())
 
 
+def check_new_run(out: Path, data: str, kind: str) -> dict:
+    """Refuse an existing run directory or data without ``kind`` images; return the manifest."""
+    if out.exists():
+        raise ConfigError(f"{out}: exists; a finished run is never overwritten; choose another "
+                          f"--out (or delete it)")
+    manifest = load_manifest(data)
+    if kind not in manifest["counts"]["train"]:
+        raise ConfigError(f"{data}: no {kind!r} images (has {list(manifest['counts']['train'])})")
+    return manifest
+
+
+def versions() -> dict[str, str]:
+    """Package, Keras, backend and Python versions recorded in every run's ``config.json``."""
+    return {"crturb_keras": __version__, "keras": keras.__version__,
+            "backend": keras.backend.backend(), "python": platform.python_version()}
+
+
 def train(config: TrainConfig, verbose: int = 2) -> Path:
     """Train as configured; return the finished run directory.
 
@@ -191,13 +208,7 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
         If the run directory exists, the data lacks what the task needs, or options are invalid.
     """
     out = Path(config.out)
-    if out.exists():
-        raise ConfigError(f"{out}: exists; a finished run is never overwritten; choose another "
-                          f"--out (or delete it)")
-    manifest = load_manifest(config.data)
-    if config.kind not in manifest["counts"]["train"]:
-        raise ConfigError(f"{config.data}: no {config.kind!r} images (has "
-                          f"{list(manifest['counts']['train'])})")
+    manifest = check_new_run(out, config.data, config.kind)
     keras.utils.set_random_seed(config.seed)
     mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and _gpu_visible())
     keras.mixed_precision.set_dtype_policy("mixed_float16" if mixed else "float32")
@@ -250,8 +261,7 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
                          "distribute": config.distribute, "replicas": replicas,
                          "global_batch": config.batch_size * replicas,
                          "learning_rate_used": config.learning_rate * replicas},
-            "versions": {"crturb_keras": __version__, "keras": keras.__version__,
-                         "backend": keras.backend.backend(), "python": platform.python_version()},
+            "versions": versions(),
         }
         (tmp / "config.json").write_text(json.dumps(record, indent=2))
         plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")

@@ -43,44 +43,33 @@ def build_parser(task: str = "classify") -> argparse.ArgumentParser:
     return parser
 
 
-def main_generate(args: argparse.Namespace) -> int:
-    from crturb_keras.generation import GenerateConfig, train_generator
-
-    config = config_from_args(GenerateConfig, args)
-    run_dir = Path(config.out)
-    if args.skip_existing and (run_dir / "model.keras").exists():
-        print(f"{run_dir}: finished run exists; training skipped (--skip-existing)")
-    else:
-        run_dir = train_generator(config, verbose=0 if args.quiet else 2)
-    record = json.loads((run_dir / "config.json").read_text())["training"]
-    print(f"run directory: {run_dir} ({record['epochs_run']} epochs, val loss "
-          f"{record['final_val_loss']:.4f}; samples in {run_dir / 'figures' / 'samples.png'})")
-    if args.evaluate:
-        from .evaluate import report
-
-        report(run_dir, classifier=args.classifier)
-    return 0
-
-
 def main(args: argparse.Namespace) -> int:
-    if args.task == "generate":
-        return main_generate(args)
-    from crturb_keras.training import TrainConfig, train
+    generative = args.task == "generate"
+    if generative:
+        from crturb_keras.generation import GenerateConfig as Config
+        from crturb_keras.generation import train_generator as fit
+    else:
+        from crturb_keras.training import TrainConfig as Config
+        from crturb_keras.training import train as fit
 
-    config = config_from_args(TrainConfig, args)
+    config = config_from_args(Config, args)
     run_dir = Path(config.out)
     if args.skip_existing and (run_dir / "model.keras").exists():
         print(f"{run_dir}: finished run exists; training skipped (--skip-existing)")
     else:
-        run_dir = train(config, verbose=0 if args.quiet else 2)
+        run_dir = fit(config, verbose=0 if args.quiet else 2)
     record = json.loads((run_dir / "config.json").read_text())["training"]
-    print(f"run directory: {run_dir} (best epoch {record['best_epoch']} of "
-          f"{record['epochs_run']}, val loss {record['best_val_loss']:.4f})")
+    if generative:
+        print(f"run directory: {run_dir} ({record['epochs_run']} epochs, val loss "
+              f"{record['final_val_loss']:.4f}; samples in {run_dir / 'figures' / 'samples.png'})")
+    else:
+        print(f"run directory: {run_dir} (best epoch {record['best_epoch']} of "
+              f"{record['epochs_run']}, val loss {record['best_val_loss']:.4f})")
     if args.evaluate:
         from .evaluate import report
 
-        report(run_dir)
-    if args.export:
+        report(run_dir, classifier=getattr(args, "classifier", None))
+    if not generative and args.export:
         from crturb_keras.export import export
 
         print(f"SavedModel: {export(run_dir)}")
