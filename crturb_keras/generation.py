@@ -59,9 +59,12 @@ class GenerateConfig:
     learning_rate, weight_decay : float
         AdamW settings.
     widths, block_depth, embedding_dims : denoiser capacity (see ``build_denoiser``).
-    circular : bool
-        Periodic padding (seamless tiles). Turn off for tiles cut from inside a box, whose edges
-        are not periodic; whole periodic slices and the generated statistics do not care.
+    circular : {"auto", "on", "off"}
+        Periodic padding (seamless tiles). ``auto``: on when the prepared tiles are whole periodic
+        slices, off for tiles cut from inside a box. A periodic network trained on non-periodic
+        tiles learns that maps hold a seam but cannot know where the tile edge is, so it draws
+        straight, axis-aligned discontinuities at random positions (seen on the default
+        surrogate's 64-px tiles of 128³ boxes).
     class_dropout : float
         Fraction of training labels replaced by the null class (classifier-free guidance).
     ema : float
@@ -94,7 +97,7 @@ class GenerateConfig:
     widths: tuple[int, ...] = (32, 64, 96, 128)
     block_depth: int = 2
     embedding_dims: int = 32
-    circular: bool = True
+    circular: str = "auto"
     class_dropout: float = 0.1
     ema: float = 0.999
     min_signal: float = 0.02
@@ -125,8 +128,9 @@ class GenerateConfig:
             problems.append("widths, latent_widths and autoencoder_widths must be non-empty")
         if self.learning_rate <= 0 or self.weight_decay < 0 or not 0 <= self.ema < 1:
             problems.append("need learning_rate > 0, weight_decay >= 0, 0 <= ema < 1")
-        if self.jit_compile not in ("auto", "on", "off"):
-            problems.append(f"jit_compile must be auto|on|off, got {self.jit_compile!r}")
+        for name in ("jit_compile", "circular"):
+            if getattr(self, name) not in ("auto", "on", "off"):
+                problems.append(f"{name} must be auto|on|off, got {getattr(self, name)!r}")
         if problems:
             raise ConfigError("invalid generative configuration: " + "; ".join(problems))
 
@@ -251,6 +255,8 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
     tile = manifest["geometry"]["tile"]
     shape = (tile, tile, manifest["geometry"]["channels"])
     n_classes = len(manifest["classes"]) if config.conditional else 0
+    circular = config.circular == "on" or (config.circular == "auto"
+                                           and bool(manifest["geometry"]["periodic_tiles"]))
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     if tmp.exists():
@@ -262,7 +268,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
         if config.model == "ldm":
             autoencoder = build_autoencoder(shape, config.autoencoder_widths,
                                             config.latent_channels, config.kl_weight,
-                                            config.circular, mean, std, config.seed)
+                                            circular, mean, std, config.seed)
             autoencoder.compile(_optimizer(config, ema=False), loss="mse",
                                 jit_compile=_jit(config),
                                 steps_per_execution=config.steps_per_execution)
@@ -286,7 +292,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
             shape = latents.shape[1:]
         widths = config.latent_widths if config.model == "ldm" else config.widths
         network = build_denoiser(shape, widths, config.block_depth, config.embedding_dims,
-                                 n_classes, config.circular)
+                                 n_classes, circular)
         diffusion = DiffusionModel(network, mean, std, config.class_dropout, config.min_signal,
                                    config.max_signal, config.seed)
         diffusion.compile(_optimizer(config, ema=True), jit_compile=_jit(config),
@@ -315,7 +321,8 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                          "parameters": network.count_params(),
                          "autoencoder_parameters": (autoencoder.count_params()
                                                     if autoencoder is not None else 0),
-                         "jit_compile": _jit(config), "data_mean": diffusion.data_mean,
+                         "jit_compile": _jit(config), "circular": circular,
+                         "data_mean": diffusion.data_mean,
                          "data_std": diffusion.data_std},
             "versions": versions(),
         }

@@ -44,6 +44,7 @@ def test_conditional_run_directory_and_sampling(cddim_run):
     assert (cddim_run / "figures" / "samples.png").stat().st_size > 0
     record = json.loads((cddim_run / "config.json").read_text())
     assert record["config"]["model"] == "cddim" and record["training"]["epochs_run"] == 2
+    assert record["training"]["circular"] is False  # 16-px tiles of 32^3 boxes are not periodic
     assert record["data"]["classes_used"] == ["MHD", "CR_Advect", "CR_Diff_Fiducial",
                                               "CR_Diff100", "CR_Streaming"]
     generator = load_generator(cddim_run)
