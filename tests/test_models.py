@@ -8,6 +8,7 @@ import pytest
 
 from crturb_keras.errors import ConfigError
 from crturb_keras.models import MapLoss, build_classifier, build_unet, ssim
+from crturb_keras.models.norm import FusedBatchNorm, silu
 
 
 def test_classifier_default_matches_published_design():
@@ -70,3 +71,95 @@ def test_models_save_and_reload(tmp_path):
     x = np.random.default_rng(2).random((2, 16, 16, 1)).astype("float32")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     assert again.loss.alpha == 0.3
+
+
+def _twin_norms(momentum=0.9):
+    """A Keras BatchNormalization and a FusedBatchNorm with the same (non-trivial) weights."""
+    rng = np.random.default_rng(3)
+    keras_bn = keras.layers.BatchNormalization(momentum=momentum)
+    fused = FusedBatchNorm(momentum=momentum)
+    for layer in (keras_bn, fused):
+        layer.build((None, 12, 10, 6))
+    keras_bn.set_weights([rng.uniform(0.5, 1.5, 6), rng.normal(0, 1, 6), rng.normal(0, 1, 6),
+                          rng.uniform(0.5, 2.0, 6)])
+    fused.set_weights(keras_bn.get_weights())
+    return keras_bn, fused
+
+
+def test_fused_batch_norm_matches_keras_in_training_and_inference():
+    keras_bn, fused = _twin_norms()
+    rng = np.random.default_rng(4)
+    for step in range(3):
+        x = (3 * rng.standard_normal((8, 12, 10, 6)) + step).astype("float32")
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(fused(x, training=True)),
+                                   keras.ops.convert_to_numpy(keras_bn(x, training=True)),
+                                   atol=1e-5)
+        for got, want in zip(fused.get_weights(), keras_bn.get_weights()):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(fused(x, training=False)),
+                                   keras.ops.convert_to_numpy(keras_bn(x, training=False)),
+                                   atol=1e-5)
+    assert FusedBatchNorm.from_config(fused.get_config()).momentum == 0.9
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow gradient tape")
+def test_fused_batch_norm_and_silu_gradients_match_keras():
+    import tensorflow as tf
+
+    keras_bn, fused = _twin_norms()
+    x = tf.constant(np.random.default_rng(5).normal(1, 2, (8, 12, 10, 6)).astype("float32"))
+    grads = []
+    for layer, act in ((keras_bn, keras.activations.silu), (fused, silu)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(act(layer(x, training=True)) ** 2)
+        grads.append(tape.gradient(loss, [x, *layer.trainable_weights]))
+    for got, want in zip(*reversed(grads)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4,
+                                   atol=1e-5 * np.abs(want.numpy()).max())
+
+
+def test_silu_matches_keras_and_round_trips():
+    x = np.linspace(-8, 8, 101, dtype="float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(silu(x)),
+                               keras.ops.convert_to_numpy(keras.activations.silu(x)), atol=1e-6)
+    layer = keras.layers.Activation(silu)
+    assert keras.layers.Activation.from_config(layer.get_config()).activation is silu
+
+
+def _keras_original(layer):
+    """A copy of ``layer``, with Keras's BatchNormalization and SiLU in place of ours."""
+    if isinstance(layer, FusedBatchNorm):
+        return keras.layers.BatchNormalization.from_config(layer.get_config())
+    if isinstance(layer, keras.layers.Activation):
+        return keras.layers.Activation("silu", name=layer.name)
+    return layer.__class__.from_config(layer.get_config())
+
+
+def test_fused_classifier_trains_like_keras_batch_norm(tmp_path):
+    """A few fit steps: same losses, weights and moving statistics as with the Keras layers."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(2, 3, (64, 32, 32, 1)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    model = build_classifier(3, (32, 32, 1), depth=2, base_filters=4, dropout=0.0,
+                             pooled_size=2)
+    reference = keras.models.clone_model(model, clone_function=_keras_original)
+    assert not any(isinstance(layer, FusedBatchNorm) for layer in reference.layers)
+    reference.set_weights(model.get_weights())
+    losses = []
+    for net in (model, reference):
+        net.compile(keras.optimizers.SGD(0.05),
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        losses.append(net.fit(x, y, batch_size=16, epochs=2, shuffle=False,
+                              verbose=0).history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+    for got, want in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(model.get_layer("block1_bn").get_weights()[3], 1.0)  # moving variance
+    path = tmp_path / "fused.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    assert isinstance(again.get_layer("block2_bn"), FusedBatchNorm)
+    assert again.get_layer("block2_silu").activation is silu
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
