@@ -108,7 +108,7 @@ class GenerateConfig:
     autoencoder_epochs: int = 20
     latent_widths: tuple[int, ...] = (64, 128)
     sample_steps: int = 50
-    guidance: float = 2.0
+    guidance: float = 1.0
     steps_per_epoch: int = 0
     steps_per_execution: int = 8
     jit_compile: str = "auto"
@@ -167,7 +167,7 @@ class Generator:
         return self.diffusion.conditional
 
     def sample(self, n: int, class_name: str | None = None, steps: int = 50,
-               guidance: float = 2.0, eta: float = 0.0, seed: int = 0,
+               guidance: float = 1.0, eta: float = 0.0, seed: int = 0,
                progress: bool = False) -> np.ndarray:
         """``n`` maps ``(n, tile, tile, 1)``; ``class_name`` is required for conditional models."""
         labels = None
@@ -339,7 +339,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
 
 
 def write_sample_grid(generator: Generator, path: str | os.PathLike, data: str, kind: str,
-                      n: int = 6, steps: int = 50, guidance: float = 2.0, seed: int = 0) -> Path:
+                      n: int = 6, steps: int = 50, guidance: float = 1.0, seed: int = 0) -> Path:
     """PNG grid: per class (or once, unconditional) ``n`` real test tiles beside ``n`` samples."""
     used = generator.record["data"]["classes_used"]
     rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}

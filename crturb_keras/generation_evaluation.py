@@ -53,7 +53,7 @@ def _classifier(classifier_run: str | os.PathLike | None, record: dict):
 
 
 def evaluate_generator(run_dir: str | os.PathLike, classifier_run: str | os.PathLike | None = None,
-                       n: int = 64, steps: int = 50, guidance: float = 2.0, seed: int = 0,
+                       n: int = 64, steps: int = 50, guidance: float = 1.0, seed: int = 0,
                        force: bool = False, progress: bool = False) -> dict[str, Any]:
     """Score a generative run per class; write ``metrics.json``; return the metrics.
 

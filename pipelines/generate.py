@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "run was trained on)")
     parser.add_argument("--n", type=int, default=16, help="samples per class (default: 16)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps (default: 50)")
-    parser.add_argument("--guidance", type=float, default=2.0,
-                        help="classifier-free guidance weight (default: 2.0; 0 = unconditional)")
+    parser.add_argument("--guidance", type=float, default=1.0,
+                        help="classifier-free guidance weight (default: 1.0; 0 = unconditional; "
+                             "> 1 raises contrast)")
     parser.add_argument("--eta", type=float, default=0.0,
                         help="0 = deterministic DDIM, 1 = stochastic (default: 0)")
     parser.add_argument("--seed", type=int, default=0)
