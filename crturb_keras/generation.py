@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from .data.pipeline import make_dataset
+from .data.pipeline import make_dataset, symmetry
 from .data.store import load_split
 from .errors import ConfigError
 from .metrics import vrmse
@@ -222,16 +222,8 @@ def _encode_symmetries(autoencoder: VariationalAutoencoder, split: dict,
     gives the image-space models is applied here once, in image space, before encoding (without
     it the latent model overfitted: validation loss rose after ~10 of 40 epochs).
     """
-    latents = []
-    for choice in range(8 if rotate else 4):
-        images = split["images"]
-        if choice & 1:
-            images = images[:, :, ::-1]
-        if choice & 2:
-            images = images[:, ::-1]
-        if choice & 4:
-            images = images.transpose(0, 2, 1, 3)
-        latents.append(autoencoder.encode(np.ascontiguousarray(images)))
+    latents = [autoencoder.encode(np.ascontiguousarray(symmetry(split["images"], choice)))
+               for choice in range(8 if rotate else 4)]
     return np.concatenate(latents), np.tile(split["labels"], len(latents))
 
 

@@ -48,9 +48,8 @@ def physical(samples: np.ndarray, normalization: dict) -> tuple[np.ndarray, str]
     norm = normalization["input"]
     if norm["method"] not in ("standardize", "none"):
         return samples, f"{norm['method']}-normalised (not invertible)"
-    x = samples * norm.get("std", 1.0) + norm.get("mean", 0.0) if norm["method"] == "standardize" \
-        else samples
-    return (10.0 ** x, "code density") if norm["log10"] else (x, "code density")
+    x = samples * norm.get("std", 1.0) + norm.get("mean", 0.0)
+    return (10.0 ** x if norm["log10"] else x), "code density"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -186,6 +186,21 @@ def make_dataset(
     return data.prefetch(tf.data.AUTOTUNE)
 
 
+def symmetry(images: np.ndarray, choice: int) -> np.ndarray:
+    """Symmetry ``choice`` (0-7) of images ``(..., H, W, C)`` as a view.
+
+    Bit 1 flips W, bit 2 flips H, bit 4 transposes H and W (valid only normal to the mean field);
+    choices 0-3 are the flips, 0-7 the whole dihedral group of the square.
+    """
+    if choice & 1:
+        images = images[..., :, ::-1, :]
+    if choice & 2:
+        images = images[..., ::-1, :, :]
+    if choice & 4:
+        images = np.swapaxes(images, -3, -2)
+    return images
+
+
 def augment_tiles(batch: np.ndarray, seed: int, rotate: bool, roll: bool) -> np.ndarray:
     """A random symmetry per tile of ``(n, H, W, C)``: flips, transposes and rolls where valid.
 
@@ -197,14 +212,7 @@ def augment_tiles(batch: np.ndarray, seed: int, rotate: bool, roll: bool) -> np.
     choices = rng.integers(0, 8 if rotate else 4, size=len(batch))
     out = np.empty_like(batch)
     for i, choice in enumerate(choices):
-        tile = batch[i]
-        if choice & 1:
-            tile = tile[:, ::-1]
-        if choice & 2:
-            tile = tile[::-1]
-        if choice & 4:
-            tile = tile.transpose(1, 0, 2)
-        out[i] = tile
+        out[i] = symmetry(batch[i], int(choice))
     if roll:
         out = np.roll(out, tuple(rng.integers(0, batch.shape[1:3])), axis=(1, 2))
     return out
