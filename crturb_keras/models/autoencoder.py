@@ -19,7 +19,8 @@ import numpy as np
 from keras import layers, ops
 
 from ..errors import ConfigError
-from .diffusion import PACKAGE, _conv3
+from .blocks import conv3
+from .diffusion import PACKAGE
 
 
 def build_encoder(image_shape: Sequence[int], widths: Sequence[int] = (32, 64, 128),
@@ -32,9 +33,9 @@ def build_encoder(image_shape: Sequence[int], widths: Sequence[int] = (32, 64, 1
                           f"(2**len(widths)) and latent_channels >= 1")
     x = inputs = keras.Input((height, width, channels), name="image")
     for level, w in enumerate(widths):
-        x = layers.Activation("silu", name=f"enc{level}_act1")(_conv3(w, circular, f"enc{level}_conv1")(x))
+        x = layers.Activation("silu", name=f"enc{level}_act1")(conv3(w, circular, f"enc{level}_conv1")(x))
         x = layers.Activation("silu", name=f"enc{level}_act2")(
-            _conv3(w, circular, f"enc{level}_down", strides=2)(x))
+            conv3(w, circular, f"enc{level}_down", strides=2)(x))
     stats = layers.Conv2D(2 * latent_channels, 1, name="latent_stats", dtype="float32")(x)
     return keras.Model(inputs, stats, name="encoder")
 
@@ -45,11 +46,11 @@ def build_decoder(latent_shape: Sequence[int], channels: int = 1,
     x = inputs = keras.Input(tuple(int(v) for v in latent_shape), name="latent")
     for level in reversed(range(len(widths))):
         x = layers.Activation("silu", name=f"dec{level}_act1")(
-            _conv3(widths[level], circular, f"dec{level}_conv1")(x))
+            conv3(widths[level], circular, f"dec{level}_conv1")(x))
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"dec{level}_up")(x)
         x = layers.Activation("silu", name=f"dec{level}_act2")(
-            _conv3(widths[level], circular, f"dec{level}_conv2")(x))
-    out = _conv3(channels, circular, "reconstruction")(x)
+            conv3(widths[level], circular, f"dec{level}_conv2")(x))
+    out = conv3(channels, circular, "reconstruction")(x)
     return keras.Model(inputs, layers.Activation("linear", dtype="float32", name="image")(out),
                        name="decoder")
 

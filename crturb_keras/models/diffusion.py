@@ -30,13 +30,14 @@ The loss is computed inside the model (:meth:`DiffusionModel.compute_loss`), so 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from ..errors import ConfigError
+from .blocks import CircularPad2D, conv3
 
 PACKAGE = "crturb"
 
@@ -98,28 +99,6 @@ class SinusoidalEmbedding(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class CircularPad2D(layers.Layer):
-    """Pad ``(n, H, W, C)`` by ``width`` pixels on each side, wrapping around (periodic box)."""
-
-    def __init__(self, width: int = 1, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.width = int(width)
-
-    def call(self, x):
-        p = self.width
-        x = ops.concatenate([x[:, -p:], x, x[:, :p]], axis=1)
-        return ops.concatenate([x[:, :, -p:], x, x[:, :, :p]], axis=2)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        grow = 2 * self.width
-        return (n, None if h is None else h + grow, None if w is None else w + grow, c)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "width": self.width}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
 class ConditionBias(layers.Layer):
     """Add a learned projection of the conditioning vector ``(n, 1, 1, E)`` to every pixel."""
 
@@ -141,25 +120,15 @@ class ConditionBias(layers.Layer):
         return {**super().get_config(), "width": self.width}
 
 
-def _conv3(width: int, circular: bool, name: str, strides: int = 1) -> Callable:
-    """3x3 convolution with periodic (wrap-around) or zero ``same`` padding."""
-    conv = layers.Conv2D(width, 3, strides=strides, padding="valid" if circular else "same",
-                         name=name)
-    if not circular:
-        return conv
-    pad = CircularPad2D(1, name=f"{name}_wrap")
-    return lambda x: conv(pad(x))
-
-
 def _residual_block(x, condition, width: int, groups: int, circular: bool, name: str):
     residual = x if x.shape[-1] == width else layers.Conv2D(width, 1, name=f"{name}_skip")(x)
     h = layers.GroupNormalization(groups, name=f"{name}_norm1")(x)
     h = layers.Activation("silu", name=f"{name}_act1")(h)
-    h = _conv3(width, circular, f"{name}_conv1")(h)
+    h = conv3(width, circular, f"{name}_conv1")(h)
     h = ConditionBias(width, name=f"{name}_cond")(h, condition)
     h = layers.GroupNormalization(groups, name=f"{name}_norm2")(h)
     h = layers.Activation("silu", name=f"{name}_act2")(h)
-    h = _conv3(width, circular, f"{name}_conv2")(h)
+    h = conv3(width, circular, f"{name}_conv2")(h)
     return layers.Add(name=f"{name}_add")([h, residual])
 
 
