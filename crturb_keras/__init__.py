@@ -40,6 +40,9 @@ _LAZY = {
     "train_generator": "crturb_keras.generation",
     "load_generator": "crturb_keras.generation",
     "evaluate_generator": "crturb_keras.generation_evaluation",
+    "MHDConfig": "crturb_keras.simulate.mhd",
+    "simulate_mhd": "crturb_keras.simulate.mhd",
+    "evolve_snapshots": "crturb_keras.simulate.mhd",
 }
 
 
@@ -52,6 +55,9 @@ __all__ = [
     "CLASSES",
     "DiffusionModel",
     "GenerateConfig",
+    "MHDConfig",
+    "evolve_snapshots",
+    "simulate_mhd",
     "build_autoencoder",
     "build_denoiser",
     "evaluate_generator",

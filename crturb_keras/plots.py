@@ -366,3 +366,37 @@ def plot_generated_statistics(spectra: Mapping[str, Mapping[str, tuple]],
     axes[0, 0].legend(fontsize=7)
     axes[1, 0].legend(fontsize=7)
     return _save(fig, path)
+
+
+def plot_mhd_history(history: str | Path, path: str | Path, config) -> Path:
+    """Energies and Mach numbers of a driven MHD run against time (``cr.hst``), with the target
+    Mach number and the first output time marked.
+
+    Parameters
+    ----------
+    history : path
+        History file written by :func:`crturb_keras.simulate.mhd.diagnostics.write_history`.
+    path : path
+        PNG file to write (atomically).
+    config : MHDConfig
+        The run's configuration (target Mach number, output times).
+    """
+    from .simulate.mhd.diagnostics import read_history
+
+    h = read_history(history)
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    energy, mach, rate = fig.subplots(1, 3)
+    energy.plot(h["time"], h["kinetic_energy"], label="kinetic")
+    energy.plot(h["time"], h["magnetic_energy"] - 0.5 * config.b0 ** 2, label="magnetic - mean field")
+    energy.set(xlabel="t [L / c_s]", ylabel="energy per volume", title="energies")
+    mach.plot(h["time"], h["mach_sonic"], label="M_s")
+    mach.plot(h["time"], h["mach_alfven"], label="M_A")
+    mach.axhline(config.mach, color="k", ls=":", lw=1, label=f"target M_s = {config.mach:g}")
+    mach.set(xlabel="t [L / c_s]", title="Mach numbers")
+    rate.plot(h["time"], h["dedt"])
+    rate.set(xlabel="t [L / c_s]", ylabel="dE/dt per volume", title="injection rate")
+    for ax in (energy, mach, rate):
+        ax.axvline(config.t_start, color="0.6", lw=1)
+    energy.legend(fontsize=8)
+    mach.legend(fontsize=8)
+    return _save(fig, path)

@@ -60,3 +60,53 @@ def box_statistics(snapshots: Sequence[Snapshot]) -> BoxStatistics:
         slope=float(np.mean(slopes)),
         lag_correlation=lags,
     )
+
+
+def correlation_lengths(cube: np.ndarray) -> tuple[float, float, float]:
+    """Lags (in cells) along x1, x2, x3 where the periodic autocorrelation of ``cube`` first falls
+    below ``1/e`` (linear interpolation between lags; the half box if it never does)."""
+    delta = cube - cube.mean()
+    power = np.abs(np.fft.rfftn(delta)) ** 2
+    correlation = np.fft.irfftn(power, s=cube.shape)
+    correlation /= correlation.flat[0]
+    lengths = []
+    for axis in (2, 1, 0):
+        profile = np.moveaxis(correlation, axis, 0)[:, 0, 0][: cube.shape[axis] // 2 + 1]
+        below = np.nonzero(profile < np.exp(-1.0))[0]
+        if below.size == 0:
+            lengths.append(float(len(profile) - 1))
+            continue
+        i = int(below[0])
+        a, b = profile[i - 1], profile[i]
+        lengths.append(float(i - 1 + (a - np.exp(-1.0)) / (a - b)))
+    return lengths[0], lengths[1], lengths[2]
+
+
+def turbulence_statistics(snapshots: Sequence[Snapshot], sound_speed: float = 1.0) -> dict:
+    """Statistics of a driven MHD run's outputs, averaged over outputs.
+
+    Returns a dict with ``mach_sonic`` (mass-weighted rms velocity over ``c_s``), ``mach_alfven``
+    (the same over the mean-field Alfven speed), ``beta`` (of the mean field), ``sigma_ln_rho``,
+    ``slope`` (of ``ln rho`` slices normal to x1, as :func:`box_statistics`) and ``anisotropy``
+    (``1/e`` correlation length of ``ln rho`` along x1 over the mean of x2 and x3: above 1 when
+    structures are elongated along the mean field).
+    """
+    rows = []
+    for snap in snapshots:
+        rho = snap["rho"].astype(np.float64)
+        speed2 = sum(snap[f"vel{c}"].astype(np.float64) ** 2 for c in (1, 2, 3))
+        v_rms = np.sqrt(np.sum(rho * speed2) / np.sum(rho))
+        mean_b = np.array([snap[f"Bcc{c}"].mean(dtype=np.float64) for c in (1, 2, 3)])
+        b_mean = float(np.linalg.norm(mean_b))
+        v_alfven = b_mean / np.sqrt(rho.mean())
+        log = np.log(rho)
+        l1, l2, l3 = correlation_lengths(log)
+        rows.append({
+            "mach_sonic": v_rms / sound_speed,
+            "mach_alfven": v_rms / v_alfven if v_alfven > 0 else float("inf"),
+            "beta": 2.0 * rho.mean() * sound_speed ** 2 / b_mean ** 2 if b_mean > 0 else float("inf"),
+            "sigma_ln_rho": float(log.std()),
+            "slope": spectral_slope(*slice_spectrum(log), 3, log.shape[2] / 4),
+            "anisotropy": l1 / (0.5 * (l2 + l3)),
+        })
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}

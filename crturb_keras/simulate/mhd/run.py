@@ -1,0 +1,311 @@
+"""Run the driven MHD solver to Athena++ outputs, with a history file, checkpoints and resume.
+
+A run of one class writes, in ``out_dir/<name>/``:
+
+* ``cr.out1.<NNNNN>.athdf`` -- ``prim`` (rho, vel1..3) and ``B`` (Bcc1..3) at
+  ``t_start + i dt_output``, with the configuration in the file attributes (``MHDConfig``);
+* ``cr.hst`` -- Athena++-style history (time, dt, mass, kinetic and magnetic energy, M_s, M_A,
+  injection rate, injected energy), one row per chunk of ``HISTORY_INTERVAL``;
+* ``history.png`` -- the history as a figure;
+* ``run.json`` -- the configuration and, once complete, ``"finished": true``;
+* ``checkpoint.npz`` -- the whole evolving state (written every ``checkpoint_interval`` wall
+  seconds while running, removed at the end). A killed run resumes from it.
+
+A finished run is reused; a folder holding another configuration's run is refused.
+
+Energy injection: with ``dedt = 0`` ("auto") the rate starts from the calibrated estimate and,
+during the first half of the warm-up, is rescaled every ``CONTROL_INTERVAL`` towards the target
+Mach number (``dedt`` scales as ``M**3`` in steady turbulence); from ``t_start / 2`` on it is fixed,
+so all outputs come from turbulence driven at one constant rate, as in Athena++.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time as wallclock
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..._version import __version__
+from ...errors import ConfigError, CrturbError
+from ...io.athena import write_athdf
+from ...io.atomic import atomic_path
+from ...plots import plot_mhd_history
+from ...snapshot import Snapshot
+from .config import MHDConfig
+from .diagnostics import HISTORY_COLUMNS, box_means, cell_field, write_history
+from .solver import Carry, Solver, from_numpy, to_numpy
+
+#: File name stem of the outputs, ``<stem>.out1.<NNNNN>.athdf`` (as the surrogate's).
+STEM = "cr"
+#: Simulated time between history rows (and progress updates).
+HISTORY_INTERVAL = 0.05
+#: Simulated time between adjustments of an automatic injection rate during the warm-up.
+CONTROL_INTERVAL = 0.5
+
+
+class SimulationError(CrturbError):
+    """The solver produced a non-finite state or could not advance."""
+
+
+@dataclass
+class Progress:
+    """What the run loop reports after each chunk."""
+
+    time: float
+    t_end: float
+    steps: int
+    zone_cycles_per_second: float
+    output: int | None = None
+    resumed_from: float | None = None
+    chunk_steps: int = 0
+    chunk_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class MHDRunResult:
+    """Files of one finished run and how it was obtained."""
+
+    folder: Path
+    files: list[Path]
+    history: Path
+    reused: bool
+    resumed_from: float | None
+    steps: int
+    wall_seconds: float
+    zone_cycles_per_second: float
+    dedt: float
+
+
+@dataclass
+class _Loop:
+    """Mutable state of the time loop between chunks."""
+
+    carry: Carry
+    dedt: float
+    next_output: int = 0
+    history: list[list[float]] = field(default_factory=list)
+    window: list[float] = field(default_factory=list)
+
+
+def output_path(folder: Path, index: int) -> Path:
+    """``folder/cr.out1.<index:05d>.athdf``."""
+    return Path(folder) / f"{STEM}.out1.{index:05d}.athdf"
+
+
+def snapshot_of(carry: Carry, config: MHDConfig, name: str, dedt: float) -> Snapshot:
+    """The cell-centred primitive variables of ``carry`` as a float32 Snapshot."""
+    rho = np.asarray(carry.state.rho, np.float64)
+    mom = np.asarray(carry.state.mom, np.float64)
+    bcc = cell_field(np.asarray(carry.state.b, np.float64))
+    fields = {"rho": rho.astype(np.float32)}
+    fields.update({f"vel{c + 1}": (mom[c] / rho).astype(np.float32) for c in range(3)})
+    fields.update({f"Bcc{c + 1}": bcc[c].astype(np.float32) for c in range(3)})
+    faces = np.linspace(0.0, 1.0, config.resolution + 1)
+    attributes = {"SimulationClass": name, "MHDConfig": config.to_json(),
+                  "InjectionRate": float(dedt), "CrturbVersion": __version__,
+                  "Solver": f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"}
+    return Snapshot(fields=fields, x1f=faces, x2f=faces, x3f=faces, time=float(carry.time),
+                    cycle=int(carry.steps), attributes=attributes)
+
+
+def _record(loop: _Loop, config: MHDConfig, last_time: float, last_steps: int) -> None:
+    carry = loop.carry
+    means = box_means(carry.state, config.sound_speed)
+    steps = int(carry.steps) - last_steps
+    mean_dt = (float(carry.time) - last_time) / steps if steps else 0.0
+    loop.history.append([float(carry.time), mean_dt] + [means[k] for k in HISTORY_COLUMNS[2:7]]
+                        + [loop.dedt, float(carry.injected)])
+    loop.window.append(means["mach_sonic"])
+
+
+def _control(loop: _Loop, config: MHDConfig) -> None:
+    """Rescale an automatic injection rate towards the target Mach number (warm-up only)."""
+    mach = float(np.mean(loop.window))
+    loop.window.clear()
+    if mach > 0:
+        loop.dedt *= float(np.clip((config.mach / mach) ** 3, 0.5, 2.0))
+
+
+def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]:
+    """Advance chunk by chunk to the last output, yielding progress (and outputs) on the way."""
+    config = solver.config
+    times = [config.t_start + i * config.dt_output for i in range(config.outputs)]
+    cells = config.resolution ** 3
+    next_control = CONTROL_INTERVAL * (math.floor(float(loop.carry.time) / CONTROL_INTERVAL) + 1)
+    while loop.next_output < config.outputs:
+        now, steps = float(loop.carry.time), int(loop.carry.steps)
+        if now >= times[loop.next_output] - 1e-9 * config.dt_output:
+            loop.next_output += 1
+            yield Progress(now, config.t_end, steps, 0.0, output=loop.next_output - 1)
+            continue
+        target = min(times[loop.next_output], now + HISTORY_INTERVAL)
+        started = wallclock.perf_counter()
+        loop.carry = solver.advance(loop.carry, target, loop.dedt)
+        done = int(loop.carry.steps) - steps
+        seconds = wallclock.perf_counter() - started
+        if not np.isfinite(float(loop.carry.time)) or not np.isfinite(float(loop.carry.injected)) \
+                or not bool(np.isfinite(np.asarray(loop.carry.state.rho)).all()):
+            raise SimulationError(
+                f"{folder_name}: the solution became non-finite near t = {now:.4g}; lower --cfl "
+                f"or the driving (--dedt / --mach), or use --riemann hlle")
+        _record(loop, config, now, steps)
+        if config.dedt == 0 and float(loop.carry.time) >= next_control - 1e-12:
+            next_control += CONTROL_INTERVAL
+            if float(loop.carry.time) <= 0.5 * config.t_start and float(loop.carry.time) >= 1.0:
+                _control(loop, config)
+            else:
+                loop.window.clear()
+        yield Progress(float(loop.carry.time), config.t_end, int(loop.carry.steps),
+                       done * cells / seconds if seconds > 0 else 0.0,
+                       chunk_steps=done, chunk_seconds=seconds)
+
+
+def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]:
+    """Yield the ``config.outputs`` snapshots of one run in time order, in memory (no files).
+
+    Parameters
+    ----------
+    config : MHDConfig
+        Grid, physics, driving and output times.
+    name : str
+        Class name stored in the snapshots' attributes.
+    """
+    solver = Solver(config)
+    loop = _Loop(solver.start(), config.initial_dedt)
+    for report in _evolve(solver, loop, name):
+        if report.output is not None:
+            yield snapshot_of(loop.carry, config, name, loop.dedt)
+
+
+def _save_checkpoint(folder: Path, loop: _Loop, config: MHDConfig) -> None:
+    arrays = to_numpy(loop.carry)
+    arrays.update(history=np.asarray(loop.history, np.float64).reshape(-1, len(HISTORY_COLUMNS)),
+                  dedt=np.float64(loop.dedt), next_output=np.int64(loop.next_output),
+                  config=np.array(config.physics_json()))
+    with atomic_path(folder / "checkpoint.npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def _load_checkpoint(folder: Path, solver: Solver) -> _Loop | None:
+    path = folder / "checkpoint.npz"
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise SimulationError(f"{path}: unreadable checkpoint ({err}); delete it to restart "
+                              f"this run from t = 0") from None
+    if str(arrays["config"]) != solver.config.physics_json():
+        raise ConfigError(f"{path}: checkpoint of a different configuration; delete {folder} "
+                          f"or choose another output folder")
+    loop = _Loop(from_numpy(arrays, solver.dtype), float(arrays["dedt"]),
+                 int(arrays["next_output"]), arrays["history"].tolist())
+    return loop
+
+
+def _check_folder(folder: Path, config: MHDConfig) -> bool:
+    """True if ``folder`` holds this configuration's finished run; refuse another's."""
+    record = folder / "run.json"
+    if record.exists():
+        try:
+            stored = json.loads(record.read_text())
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{record}: unreadable ({err}); delete {folder} to rerun") from None
+        if stored.get("config") != json.loads(config.physics_json()):
+            raise ConfigError(f"{folder}: holds a run with a different configuration; choose "
+                              f"another --out or delete {folder}")
+        return bool(stored.get("finished")) and all(
+            output_path(folder, i).exists() for i in range(config.outputs))
+    if folder.exists() and any(folder.glob(f"{STEM}.out*.athdf")):
+        raise ConfigError(f"{folder}: holds .athdf outputs not made by this solver configuration; "
+                          f"choose another --out or delete {folder}")
+    return False
+
+
+def _write_record(folder: Path, config: MHDConfig, finished: bool, extra: dict) -> None:
+    record = {"config": json.loads(config.physics_json()), "finished": finished,
+              "version": __version__, **extra}
+    with atomic_path(folder / "run.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2))
+
+
+def simulate_mhd(
+    config: MHDConfig,
+    out_dir: str | Path,
+    name: str = "MHD",
+    progress: Callable[[Progress], None] | None = None,
+) -> MHDRunResult:
+    """Run (or resume, or reuse) one driven MHD simulation into ``out_dir/<name>/``.
+
+    Parameters
+    ----------
+    config : MHDConfig
+        Grid, physics, driving and output times.
+    out_dir : path
+        Root folder; this run's files go to ``out_dir/<name>/``.
+    name : str
+        Class name: the sub-folder and the ``SimulationClass`` attribute of the outputs.
+    progress : callable, optional
+        Called with a :class:`Progress` after every chunk of ``HISTORY_INTERVAL``.
+
+    Raises
+    ------
+    ConfigError
+        If the folder holds a different run.
+    SimulationError
+        If the solution becomes non-finite.
+    """
+    folder = Path(out_dir) / name
+    files = [output_path(folder, i) for i in range(config.outputs)]
+    history_path = folder / f"{STEM}.hst"
+    if _check_folder(folder, config):
+        stored = json.loads((folder / "run.json").read_text())
+        return MHDRunResult(folder, files, history_path, True, None, stored.get("steps", 0),
+                            0.0, 0.0, stored.get("dedt", config.initial_dedt))
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_record(folder, config, False, {})
+    solver = Solver(config)
+    loop = _load_checkpoint(folder, solver)
+    resumed_from = float(loop.carry.time) if loop else None
+    if loop is None:
+        loop = _Loop(solver.start(), config.initial_dedt)
+    if progress:
+        progress(Progress(float(loop.carry.time), config.t_end, int(loop.carry.steps), 0.0,
+                          resumed_from=resumed_from))
+    started = wallclock.perf_counter()
+    last_checkpoint = wallclock.monotonic()
+    timed = [0, 0.0]          # steps and seconds of every chunk but the first (which compiles)
+    chunks = 0
+    for report in _evolve(solver, loop, str(folder)):
+        if report.chunk_seconds:
+            chunks += 1
+            if chunks > 1:
+                timed[0] += report.chunk_steps
+                timed[1] += report.chunk_seconds
+        if report.output is not None and not files[report.output].exists():
+            write_athdf(snapshot_of(loop.carry, config, name, loop.dedt), files[report.output],
+                        meshblock_size=config.block)
+        if wallclock.monotonic() - last_checkpoint > config.checkpoint_interval:
+            _save_checkpoint(folder, loop, config)
+            write_history(loop.history, history_path)
+            last_checkpoint = wallclock.monotonic()
+        if progress:
+            progress(report)
+    seconds = wallclock.perf_counter() - started
+    steps = int(loop.carry.steps)
+    rate = timed[0] * config.resolution ** 3 / timed[1] if timed[1] > 0 else 0.0
+    write_history(loop.history, history_path)
+    plot_mhd_history(history_path, folder / "history.png", config)
+    _write_record(folder, config, True, {"steps": steps, "dedt": loop.dedt,
+                                         "wall_seconds": seconds,
+                                         "zone_cycles_per_second": rate})
+    (folder / "checkpoint.npz").unlink(missing_ok=True)
+    return MHDRunResult(folder, files, history_path, False, resumed_from, steps, seconds, rate,
+                        loop.dedt)
