@@ -16,7 +16,8 @@ from astropy.io import fits
 
 from conftest import make_snapshot, surrogate_dataset
 from crturb_keras.data.pipeline import make_dataset
-from crturb_keras.data.store import PrepareConfig, load_manifest, load_split
+from crturb_keras.data.sources import Source
+from crturb_keras.data.store import PrepareConfig, load_manifest, load_split, prepare
 from crturb_keras.errors import ConfigError, CrturbError, DataFormatError
 from crturb_keras.generation import GenerateConfig, load_generator, train_generator
 from crturb_keras.io.athena import write_athdf
@@ -83,6 +84,14 @@ def test_class_name_read_from_a_file_cannot_lead_outside_the_output(tmp_path, ca
     assert not list(tmp_path.rglob("*ESCAPED*")) and not out.exists()
 
 
+def test_prepare_checks_class_names_of_sources_made_in_python(tmp_path):
+    cube = _cube_file(tmp_path / "in" / "cube.00000.athdf", "MHD")
+    with pytest.raises(ConfigError, match="class name '../ESCAPED'"):
+        prepare([Source("../ESCAPED", (str(cube),))], tmp_path / "work" / "prep",
+                PrepareConfig(tile=16), progress=False)
+    assert not list(tmp_path.rglob("*ESCAPED*"))
+
+
 def test_class_names_in_a_manifest_are_checked(prepared, tmp_path):
     def rename(manifest):
         manifest["classes"]["../../ESCAPED"] = manifest["classes"].pop("MHD")
@@ -119,13 +128,16 @@ def test_generate_refuses_class_names_from_a_crafted_run_record(tmp_path, capsys
 # 3. shard paths of a manifest stay inside the prepared folder
 
 
-@pytest.mark.parametrize("where", ["relative", "absolute"])
+@pytest.mark.parametrize("where", ["relative", "absolute", "empty"])
 def test_manifest_shards_outside_the_prepared_folder_are_refused(prepared, tmp_path, where):
-    outside = tmp_path / "outside"
+    outside = tmp_path / "outside"  # an empty stem would read tmp_path/copy.*.npy
     outside.mkdir()
     for part in ("images", "labels", "meta"):
-        shutil.copy(prepared / "val" / "slice" / f"MHD.0000.{part}.npy", outside)
-    stem = "../outside/MHD.0000" if where == "relative" else str(outside / "MHD.0000")
+        shard = prepared / "val" / "slice" / f"MHD.0000.{part}.npy"
+        shutil.copy(shard, outside)
+        shutil.copy(shard, tmp_path / f"copy.{part}.npy")
+    stem = {"relative": "../outside/MHD.0000", "absolute": str(outside / "MHD.0000"),
+            "empty": ""}[where]
 
     def redirect(manifest):
         manifest["shards"]["val"]["slice"][0]["stem"] = stem

@@ -199,7 +199,7 @@ def _check_names_and_shards(path: Path, manifest: dict[str, Any]) -> None:
         for kinds in manifest["shards"].values():
             for shard in (s for shards in kinds.values() for s in shards):
                 safe_name(shard["class"], str(path))
-                inside(path.parent, f"{shard['stem']}.images.npy", f"{path}: shard")
+                inside(path.parent, shard["stem"], f"{path}: shard")
     except (KeyError, TypeError, AttributeError) as err:
         raise DataFormatError(f"{path}: damaged manifest (bad or missing {err}); prepare "
                               f"again") from None
@@ -425,9 +425,9 @@ def _check_image_sizes(sources: Sequence[Source], survey: list[dict], config: Pr
                           f"--tile {min(plane)} or less")
     left_out = _left_out(plane, config.tile, config.tile_stride)
     if left_out > 0:
-        warnings.warn(f"--tile {config.tile} with stride {config.tile_stride} on "
-                      f"{plane[0]}x{plane[1]} images leaves {left_out:.0%} of the pixels out of "
-                      f"every tile; choose a tile (or stride) that divides {min(plane)} to use "
+        warnings.warn(f"--tile {config.tile} with stride {config.tile_stride} leaves "
+                      f"{left_out:.0%} of the pixels of each {plane[0]}x{plane[1]} image out of "
+                      f"all tiles; choose a tile (or stride) that divides {min(plane)} to use "
                       f"them all", UserWarning, stacklevel=3)
 
 
