@@ -16,7 +16,7 @@ from astropy.io import fits
 
 from conftest import make_snapshot, surrogate_dataset
 from crturb_keras.data.pipeline import make_dataset
-from crturb_keras.data.sources import Source
+from crturb_keras.data.sources import Source, discover_sources
 from crturb_keras.data.store import PrepareConfig, load_manifest, load_split, prepare
 from crturb_keras.errors import ConfigError, CrturbError, DataFormatError
 from crturb_keras.generation import GenerateConfig, load_generator, train_generator
@@ -224,21 +224,31 @@ def test_diverged_generative_run_is_not_kept(prepared, tmp_path):
 # 5. split sizes against the batch size of generative training
 
 
-def test_generative_training_validates_on_a_split_smaller_than_a_batch(prepared, tmp_path):
-    out = tmp_path / "run"  # MHD: 112 training tiles, 24 validation tiles, batches of 32
-    train_generator(GenerateConfig(data=str(prepared), out=str(out), model="ddim",
-                                   classes=("MHD",), **{**GENERATIVE, "batch_size": 32}),
-                    verbose=0)
+@pytest.fixture(scope="module")
+def whole_slices(tmp_path_factory) -> Path:
+    """One class, whole 32-px slices of one 32^3 cube: 21 train, 4 val and 4 test tiles."""
+    root = tmp_path_factory.mktemp("whole")
+    _cube_file(root / "in" / "MHD" / "cube.00000.athdf", "MHD")
+    prepare(discover_sources([str(root / "in")]), root / "prep", PrepareConfig(tile=32),
+            progress=False)
+    return root / "prep"
+
+
+def test_generative_run_with_splits_smaller_than_a_batch_is_finished(whole_slices, tmp_path):
+    out = tmp_path / "run"  # 4 validation tiles in batches of 16; 4 test tiles for 6-tile rows
+    train_generator(GenerateConfig(data=str(whole_slices), out=str(out), model="ddim",
+                                   **GENERATIVE), verbose=0)
     record = json.loads((out / "config.json").read_text())
     assert math.isfinite(record["training"]["final_val_loss"])
+    assert (out / "figures" / "samples.png").stat().st_size > 0
 
 
-def test_generative_training_refuses_a_batch_larger_than_the_training_split(prepared, tmp_path):
+def test_generative_training_refuses_a_batch_larger_than_the_training_split(whole_slices,
+                                                                            tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(ConfigError, match="112 training tiles.*batch_size"):
-        train_generator(GenerateConfig(data=str(prepared), out=str(out), model="ddim",
-                                       classes=("MHD",), **{**GENERATIVE, "batch_size": 128}),
-                        verbose=0)
+    with pytest.raises(ConfigError, match="21 training tiles.*batch_size 32.*--batch-size"):
+        train_generator(GenerateConfig(data=str(whole_slices), out=str(out), model="ddim",
+                                       **{**GENERATIVE, "batch_size": 32}), verbose=0)
     _assert_no_run(out)
 
 
