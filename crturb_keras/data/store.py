@@ -192,7 +192,7 @@ def _check_names_and_shards(path: Path, manifest: dict[str, Any]) -> None:
     """Refuse class or target names that are not safe file names, and shard stems that lead
     outside the prepared folder (a crafted manifest must not make readers open other files)."""
     try:
-        for name in manifest["classes"]:
+        for name in [*manifest["classes"], *(s["class"] for s in manifest["sources"])]:
             safe_name(name, str(path))
         for name in manifest["geometry"]["targets"]:
             safe_name(name, str(path), "target name")
