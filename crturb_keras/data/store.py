@@ -392,7 +392,7 @@ def _survey_source(source: Source, config: PrepareConfig) -> dict[str, Any]:
 
 
 def _plane(config: PrepareConfig, shape: list[int]) -> list[int]:
-    """Image size ``[rows, cols]`` of a cube of ``shape`` ``(nx3, nx2, nx1)`` cut normal to the axis."""
+    """Image size ``[rows, cols]`` of a ``(nx3, nx2, nx1)`` cube cut normal to ``config.axis``."""
     axis = ["x3", "x2", "x1"].index(config.axis)
     return [n for i, n in enumerate(shape) if i != axis]
 
@@ -408,7 +408,8 @@ def _left_out(plane: list[int], tile: int, stride: int) -> float:
     return 1.0 - covered
 
 
-def _check_image_sizes(sources: Sequence[Source], survey: list[dict], config: PrepareConfig) -> None:
+def _check_image_sizes(sources: Sequence[Source], survey: list[dict],
+                       config: PrepareConfig) -> None:
     """Refuse sources whose images differ in size or are smaller than a tile; warn when the
     tiles leave pixels out."""
     plane = survey[0]["plane"]
