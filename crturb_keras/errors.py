@@ -22,3 +22,7 @@ class ConfigError(CrturbError):
 
 class SplitError(CrturbError):
     """Train/val/test regions or buffers cannot be laid out as asked."""
+
+
+class DivergenceError(CrturbError):
+    """Training met a NaN or infinite loss or weight; the run was not kept."""

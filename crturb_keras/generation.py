@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+from .checks import check_finite, safe_name
 from .data.pipeline import make_dataset, symmetry
 from .data.store import load_split
 from .errors import ConfigError
@@ -36,7 +38,7 @@ from .metrics import vrmse
 from .models.autoencoder import VariationalAutoencoder, build_autoencoder
 from .models.diffusion import DiffusionModel, build_denoiser
 from .plots import plot_learning_curves, plot_sample_grid
-from .training import check_new_run, versions
+from .training import check_converged, check_new_run, read_record, versions
 
 MODELS = ("ddim", "cddim", "ldm")
 
@@ -55,7 +57,8 @@ class GenerateConfig:
     classes : tuple of str
         Train on these classes only (empty: all).
     epochs, batch_size : int
-        Diffusion training epochs and batch size.
+        Diffusion training epochs and batch size (at most the number of training tiles:
+        incomplete training batches are dropped; validation batches may be incomplete).
     learning_rate, weight_decay : float
         AdamW settings.
     widths, block_depth, embedding_dims : denoiser capacity (see ``build_denoiser``).
@@ -82,6 +85,10 @@ class GenerateConfig:
     jit_compile : {"auto", "on", "off"}
         ``auto``: XLA on (TensorFlow). The denoiser trained ~1.4x faster with XLA on 2 CPU cores.
     seed : int
+        Seeds weights, noise, shuffling and augmentation (>= 0).
+
+    Every float must be finite; a run whose loss becomes NaN or infinite is stopped
+    (``TerminateOnNaN``) and refused with a :class:`~crturb_keras.errors.DivergenceError`.
     """
 
     data: str = "data/prepared"
@@ -115,6 +122,9 @@ class GenerateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self, "generative")
+        for name in self.classes:
+            safe_name(name, "--classes", error=ConfigError)
         problems = []
         if self.task != "generate":
             problems.append(f"task must be 'generate', got {self.task!r}")
@@ -128,6 +138,11 @@ class GenerateConfig:
             problems.append("widths, latent_widths and autoencoder_widths must be non-empty")
         if self.learning_rate <= 0 or self.weight_decay < 0 or not 0 <= self.ema < 1:
             problems.append("need learning_rate > 0, weight_decay >= 0, 0 <= ema < 1")
+        if not 0 < self.min_signal < self.max_signal < 1 or not 0 <= self.class_dropout < 1:
+            problems.append("need 0 < min_signal < max_signal < 1 and 0 <= class_dropout < 1")
+        for name in ("kl_weight", "steps_per_epoch", "seed"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("jit_compile", "circular"):
             if getattr(self, name) not in ("auto", "on", "off"):
                 problems.append(f"{name} must be auto|on|off, got {getattr(self, name)!r}")
@@ -170,6 +185,8 @@ class Generator:
                guidance: float = 1.0, eta: float = 0.0, seed: int = 0,
                progress: bool = False) -> np.ndarray:
         """``n`` maps ``(n, tile, tile, 1)``; ``class_name`` is required for conditional models."""
+        if not (math.isfinite(guidance) and math.isfinite(eta)):
+            raise ConfigError(f"guidance and eta must be finite, got {guidance} and {eta}")
         labels = None
         if self.conditional:
             if class_name not in self.classes:
@@ -198,14 +215,19 @@ def _moments(images: np.ndarray) -> tuple[float, float]:
 
 
 def _datasets(config: GenerateConfig, classes: list[str] | None, pack: str):
-    """Train/val tf.data datasets shaped for ``fit``: ``pack`` is ``x`` / ``xy`` / ``x_label``."""
+    """Train/val tf.data datasets shaped for ``fit``: ``pack`` is ``x`` / ``xy`` / ``x_label``.
+
+    Incomplete training batches are dropped (every step sees ``batch_size`` tiles); the last
+    validation batch is kept however small, so a validation split smaller than one batch still
+    gives a validation loss.
+    """
     common = dict(task="generate", batch_size=config.batch_size, kind=config.kind,
-                  seed=config.seed, classes=classes, conditional=pack == "x_label",
-                  drop_remainder=True)
+                  seed=config.seed, classes=classes, conditional=pack == "x_label")
     out = []
     for split in ("train", "val"):
-        data = make_dataset(config.data, split, repeat=split == "train" and config.steps_per_epoch > 0,
-                            **common)
+        training = split == "train"
+        data = make_dataset(config.data, split, repeat=training and config.steps_per_epoch > 0,
+                            drop_remainder=training, **common)
         if pack == "xy":
             data = data.map(lambda images: (images, images))
         elif pack == "x_label":
@@ -233,14 +255,21 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
     Raises
     ------
     ConfigError
-        If the run directory exists, the data lacks the kind/classes, or the tiles do not fit
-        the chosen widths.
+        If the run directory exists, the data lacks the kind/classes, the training split is
+        smaller than one batch, or the tiles do not fit the chosen widths.
+    DivergenceError
+        If a loss or the weights became NaN or infinite (nothing is written then).
     """
     out = Path(config.out)
     manifest = check_new_run(out, config.data, config.kind)
     classes = list(config.classes) or None
     keras.utils.set_random_seed(config.seed)
     train_images = load_split(config.data, "train", config.kind, classes=classes)
+    if len(train_images["images"]) < config.batch_size:
+        raise ConfigError(f"{config.data}: {len(train_images['images'])} training tiles "
+                          f"({config.kind}, classes {', '.join(classes or ['all'])}) do not fill "
+                          f"one batch of batch_size {config.batch_size}; lower --batch-size to "
+                          f"{len(train_images['images'])} or less, or train on more classes")
     present = set(np.unique(train_images["labels"]).tolist())
     used = [name for name, index in manifest["classes"].items() if index in present]
     mean, std = _moments(train_images["images"])
@@ -265,10 +294,12 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                                 jit_compile=_jit(config),
                                 steps_per_execution=config.steps_per_execution)
             train_data, val_data = _datasets(config, classes, "xy")
-            autoencoder.fit(train_data, validation_data=val_data,
-                            epochs=config.autoencoder_epochs,
-                            steps_per_epoch=config.steps_per_epoch or None, verbose=verbose, shuffle=False,
-                            callbacks=[keras.callbacks.CSVLogger(str(tmp / "autoencoder_history.csv"))])
+            history = autoencoder.fit(
+                train_data, validation_data=val_data, epochs=config.autoencoder_epochs,
+                steps_per_epoch=config.steps_per_epoch or None, verbose=verbose, shuffle=False,
+                callbacks=[keras.callbacks.CSVLogger(str(tmp / "autoencoder_history.csv")),
+                           keras.callbacks.TerminateOnNaN()])
+            check_converged(autoencoder, history, "autoencoder training", config)
             autoencoder.save(tmp / "autoencoder.keras")
             val_split = load_split(config.data, "val", config.kind, classes=classes)
             val, val_labels = val_split["images"], val_split["labels"]
@@ -289,7 +320,8 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                                    config.max_signal, config.seed)
         diffusion.compile(_optimizer(config, ema=True), jit_compile=_jit(config),
                           steps_per_execution=config.steps_per_execution)
-        callbacks = [keras.callbacks.CSVLogger(str(tmp / "history.csv"))]
+        callbacks = [keras.callbacks.CSVLogger(str(tmp / "history.csv")),
+                     keras.callbacks.TerminateOnNaN()]
         if config.model == "ldm":
             history = diffusion.fit((latents, latent_labels),
                                     validation_data=((val_latents, val_labels),),
@@ -301,6 +333,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
             history = diffusion.fit(train_data, validation_data=val_data, epochs=config.epochs,
                                     steps_per_epoch=config.steps_per_epoch or None,
                                     callbacks=callbacks, verbose=verbose, shuffle=False)
+        check_converged(diffusion, history, "diffusion training", config)
         diffusion.save(tmp / "model.keras")
         record = {
             "config": config.to_dict(),
@@ -332,13 +365,17 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
 
 def write_sample_grid(generator: Generator, path: str | os.PathLike, data: str, kind: str,
                       n: int = 6, steps: int = 50, guidance: float = 1.0, seed: int = 0) -> Path:
-    """PNG grid: per class (or once, unconditional) ``n`` real test tiles beside ``n`` samples."""
+    """PNG grid: per class (or once, unconditional) ``n`` real test tiles beside ``n`` samples.
+
+    Fewer than ``n`` per row when the test split holds fewer tiles.
+    """
     used = generator.record["data"]["classes_used"]
     rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in (used if generator.conditional else ["all classes"]):
         real = load_split(data, "test", kind, classes=None if name == "all classes" else [name])
-        pick = np.random.default_rng(seed).choice(len(real["images"]), n, replace=False)
-        fake = generator.sample(n, name if generator.conditional else None, steps=steps,
+        count = min(n, len(real["images"]))
+        pick = np.random.default_rng(seed).choice(len(real["images"]), count, replace=False)
+        fake = generator.sample(count, name if generator.conditional else None, steps=steps,
                                 guidance=guidance, seed=seed)
         rows[name] = (real["images"][pick, ..., 0], fake[..., 0])
     return plot_sample_grid(rows, path)
@@ -347,10 +384,7 @@ def write_sample_grid(generator: Generator, path: str | os.PathLike, data: str, 
 def load_generator(run_dir: str | os.PathLike) -> Generator:
     """The generator of a finished ``--task generate`` run directory."""
     run = Path(run_dir)
-    try:
-        record = json.loads((run / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{run}: not a run directory (no config.json); train first") from None
+    record = read_record(run)
     if record["config"].get("task") != "generate":
         raise ConfigError(f"{run}: a {record['config'].get('task')!r} run, not a generative one; "
                           f"train with --task generate")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
@@ -27,9 +28,10 @@ import numpy as np
 
 from . import distribute
 from ._version import __version__
+from .checks import check_finite, safe_name
 from .data.pipeline import make_dataset
 from .data.store import load_manifest
-from .errors import ConfigError
+from .errors import ConfigError, DataFormatError, DivergenceError
 from .models import MapLoss, build_classifier, build_unet, ssim
 from .plots import plot_learning_curves
 
@@ -61,7 +63,7 @@ class TrainConfig:
     upsample : {"resize", "transpose"}
         U-net upsampling.
     ssim_alpha : float
-        Weight of ``1 - SSIM`` in the U-net loss.
+        Weight of ``1 - SSIM`` in the U-net loss (>= 0).
     patience, lr_patience : int
         Epochs without validation improvement before stopping / halving the learning rate.
     class_weights : {"auto", "none"}
@@ -82,7 +84,10 @@ class TrainConfig:
         Multi-device training (see :mod:`crturb_keras.distribute`): ``batch_size`` is then per
         replica and the learning rate is scaled by the number of replicas.
     seed : int
-        Seeds weights, shuffling and augmentation.
+        Seeds weights, shuffling and augmentation (>= 0).
+
+    Every float must be finite; a run whose loss becomes NaN or infinite is stopped
+    (``TerminateOnNaN``) and refused with a :class:`~crturb_keras.errors.DivergenceError`.
     """
 
     data: str = "data/prepared"
@@ -111,6 +116,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self, "training")
         problems = []
         if self.task not in TASKS:
             problems.append(f"task must be one of {TASKS}, got {self.task!r}")
@@ -120,6 +126,12 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1")
         if self.learning_rate <= 0 or self.weight_decay < 0:
             problems.append("learning_rate must be > 0 and weight_decay >= 0")
+        for name in ("ssim_alpha", "steps_per_epoch", "seed"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("dropout", "block_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
         for name, allowed in (("class_weights", ("auto", "none")),
                               ("distribute", distribute.MODES),
                               ("mixed_precision", ("auto", "on", "off")),
@@ -193,6 +205,31 @@ def check_new_run(out: Path, data: str, kind: str) -> dict:
     return manifest
 
 
+def check_converged(model: keras.Model, history: keras.callbacks.History, what: str,
+                    config: Any) -> None:
+    """Refuse a fit whose training or validation loss, or whose weights, are NaN or infinite.
+
+    Called before anything of a run is saved, so a diverged run never looks finished.
+
+    Raises
+    ------
+    DivergenceError
+        Naming the first non-finite loss, the learning rate and the data to check.
+    """
+    def refuse(problem: str) -> DivergenceError:
+        return DivergenceError(f"{config.out}: {what} diverged ({problem}), so no run was "
+                               f"written; lower --learning-rate (now {config.learning_rate}), or "
+                               f"check that {config.data} holds finite tiles (prepare it again)")
+
+    for name in ("loss", "val_loss"):
+        values = history.history.get(name, [])
+        bad = [epoch for epoch, value in enumerate(values) if not math.isfinite(value)]
+        if bad:
+            raise refuse(f"its {name} became {values[bad[0]]} in epoch {bad[0] + 1}")
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        raise refuse("its weights hold NaN or infinite values")
+
+
 def versions() -> dict[str, str]:
     """Package, Keras, backend and Python versions recorded in every run's ``config.json``."""
     return {"crturb_keras": __version__, "keras": keras.__version__,
@@ -206,6 +243,8 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
     ------
     ConfigError
         If the run directory exists, the data lacks what the task needs, or options are invalid.
+    DivergenceError
+        If the loss or the weights became NaN or infinite (nothing is written then).
     """
     out = Path(config.out)
     manifest = check_new_run(out, config.data, config.kind)
@@ -237,10 +276,12 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
         ]
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(tmp / "logs")))
+        callbacks.append(keras.callbacks.TerminateOnNaN())
         history = model.fit(train_data, validation_data=val_data, epochs=config.epochs,
                             steps_per_epoch=config.steps_per_epoch or None,
                             class_weight=weights, callbacks=callbacks, verbose=verbose,
                             shuffle=False)
+        check_converged(model, history, "training", config)
         model.save(tmp / "model.keras")
         (tmp / "best.keras").unlink(missing_ok=True)
         best = int(np.argmin(history.history["val_loss"]))
@@ -274,12 +315,31 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
     return out
 
 
+def read_record(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """A run directory's ``config.json``, with its class names checked (they may name files).
+
+    Raises
+    ------
+    ConfigError
+        If there is no ``config.json``.
+    DataFormatError
+        If it is not JSON, or a class name in it is not a safe name.
+    """
+    path = Path(run_dir) / "config.json"
+    try:
+        record = json.loads(path.read_text())
+        data = record["data"]
+        for name in [*data["classes"], *data.get("classes_used", [])]:
+            safe_name(name, str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir}: not a run directory (no config.json); train first") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise DataFormatError(f"{path}: damaged run record ({err!r}); train again") from None
+    return record
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, keras.Model]:
     """Read a run directory's ``config.json`` and its best model."""
-    run = Path(run_dir)
-    try:
-        record = json.loads((run / "config.json").read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{run}: not a run directory (no config.json); train first") from None
-    model = keras.saving.load_model(run / "model.keras", compile=False)
+    record = read_record(run_dir)
+    model = keras.saving.load_model(Path(run_dir) / "model.keras", compile=False)
     return record, model

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from crturb_keras.checks import safe_name
 from crturb_keras.errors import ConfigError
 from crturb_keras.io.athena import cycle_stem, read_athdf
 from crturb_keras.io.fits import write_fits_cube
@@ -78,6 +79,8 @@ def main(args: argparse.Namespace) -> int:
     if len(args.inputs) < 2:
         raise ConfigError("give at least one input and the output: IN [IN ...] OUT")
     *inputs, out = args.inputs
+    if args.class_name is not None:
+        safe_name(args.class_name, "--class-name", error=ConfigError)
     fields = [f.strip() for f in args.fields.split(",")] if args.fields else None
     jobs = plan(inputs, out)
     done = skipped = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -55,6 +56,7 @@ def physical(samples: np.ndarray, normalization: dict) -> tuple[np.ndarray, str]
 def main(args: argparse.Namespace) -> int:
     from astropy.io import fits
 
+    from crturb_keras.checks import inside
     from crturb_keras.errors import ConfigError
     from crturb_keras.generation import class_names, load_generator
     from crturb_keras.io.fits import write_fits_map
@@ -62,6 +64,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.n < 1 or args.steps < 1:
         raise ConfigError(f"--n and --steps must be >= 1, got {args.n}, {args.steps}")
+    if not (math.isfinite(args.guidance) and math.isfinite(args.eta)):
+        raise ConfigError(f"--guidance and --eta must be finite, got {args.guidance} and "
+                          f"{args.eta}")
     generator = load_generator(args.run_dir)
     requested = [c.strip() for c in args.classes.split(",") if c.strip()]
     names = class_names(generator, requested) if generator.conditional else ["unconditional"]
@@ -89,7 +94,8 @@ def main(args: argparse.Namespace) -> int:
                                        steps=args.steps, guidance=args.guidance, eta=args.eta,
                                        seed=args.seed + index, progress=True)[..., 0]
             maps, unit = physical(samples, generator.record["data"]["normalization"])
-            (tmp / name).mkdir()
+            folder = inside(tmp, name, f"{args.run_dir}: class folder", ConfigError)
+            folder.mkdir()
             for i, image in enumerate(maps):
                 header = fits.Header()
                 header["BUNIT"] = unit
@@ -100,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
                 header["ETA"] = (args.eta, "DDIM eta (0 = deterministic)")
                 header["SEED"] = (args.seed + index, "sampling seed of this class")
                 header["SAMPLE"] = (i, "index within the class")
-                write_fits_map(image, tmp / name / f"sample_{i:04d}.fits", header=header,
+                write_fits_map(image, folder / f"sample_{i:04d}.fits", header=header,
                                name="DENSITY")
             rows[name] = (np.empty((0,) + samples.shape[1:]), samples)
         plot_sample_grid(rows, tmp / "samples.png")

@@ -54,4 +54,5 @@ class CrturbHyperModel(kt.HyperModel):
         kwargs.setdefault("epochs", config.epochs)
         kwargs.setdefault("verbose", 0)
         return model.fit(train, validation_data=val, shuffle=False,
-                         callbacks=[stop, *(callbacks or [])], **kwargs)
+                         callbacks=[stop, keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
+                         **kwargs)

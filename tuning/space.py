@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any, Iterable
 
 from crturb_keras.errors import ConfigError
@@ -52,6 +53,8 @@ def _number(name: str, text: str) -> int | float:
         value = float(text)
     except ValueError:
         raise ConfigError(f"--set {name}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"--set {name}: {text!r} is not a finite number")
     return int(value) if name in _INTEGER_FIELDS else value
 
 

@@ -17,6 +17,7 @@ from typing import Iterable
 import h5py
 from astropy.io import fits
 
+from ..checks import safe_name
 from ..errors import ConfigError, DataFormatError
 from ..io.athena import cycle_stem, read_athdf
 from ..io.fits import read_fits_cube
@@ -99,7 +100,10 @@ def discover_sources(specs: Iterable[str], classes_from_dirs: bool = False) -> l
     Raises
     ------
     ConfigError
-        If nothing matches, or a file's class cannot be determined.
+        If nothing matches, a file's class cannot be determined, or a class folder's name is
+        not a safe class name (see :func:`crturb_keras.checks.safe_name`).
+    DataFormatError
+        If a class read from a file is not a safe class name.
     """
     found: list[tuple[Path, str | None]] = []
     for spec in specs:
@@ -120,10 +124,14 @@ def discover_sources(specs: Iterable[str], classes_from_dirs: bool = False) -> l
     for path, label in found:
         stem = cycle_stem(path)
         key = (str(path.parent), stem) if stem else (str(path),)
-        label = label or _class_from_file(path)
-        if label is None:
-            raise ConfigError(f"{path}: cannot tell its class; put files in class folders "
-                              f"(runs/<class>/...) and pass --classes-from-dirs")
+        if label is not None:
+            safe_name(label, f"{path.parent}", "class folder name", ConfigError)
+        else:
+            label = _class_from_file(path)
+            if label is None:
+                raise ConfigError(f"{path}: cannot tell its class; put files in class folders "
+                                  f"(runs/<class>/...) and pass --classes-from-dirs")
+            safe_name(label, str(path), "class name (SurrogateClass attribute or CRCLASS card)")
         groups.setdefault(key, []).append(path)
         classes[key] = label
     return [Source(classes[k], tuple(str(p) for p in sorted(set(v)))) for k, v in groups.items()]

@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .._version import __version__
+from ..checks import check_finite, inside, safe_name
 from ..errors import ConfigError, DataFormatError
 from ..simulate.config import CLASSES
 from . import transforms
@@ -95,7 +97,7 @@ class PrepareConfig:
     shard_size : int
         Tiles per shard file.
     seed : int
-        Seeds the tile order of training shards and the rolls.
+        Seeds the tile order of training shards and the rolls (>= 0).
     """
 
     axis: str = "x1"
@@ -119,6 +121,7 @@ class PrepareConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self, "prepare")
         problems = []
         if self.axis not in ("x1", "x2", "x3"):
             problems.append(f"axis must be x1, x2 or x3, got {self.axis!r}")
@@ -136,7 +139,7 @@ class PrepareConfig:
         for name in ("depth", "tile", "slice_step", "shard_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
-        for name in ("stride", "train_rolls", "smooth_sigma"):
+        for name in ("stride", "train_rolls", "smooth_sigma", "seed"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")
         if self.field in self.targets:
@@ -181,7 +184,25 @@ def load_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
         raise DataFormatError(f"{path}: damaged manifest ({err}); prepare again") from None
     if manifest.get("format") != FORMAT:
         raise DataFormatError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    _check_names_and_shards(path, manifest)
     return manifest
+
+
+def _check_names_and_shards(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuse class or target names that are not safe file names, and shard stems that lead
+    outside the prepared folder (a crafted manifest must not make readers open other files)."""
+    try:
+        for name in [*manifest["classes"], *(s["class"] for s in manifest["sources"])]:
+            safe_name(name, str(path))
+        for name in manifest["geometry"]["targets"]:
+            safe_name(name, str(path), "target name")
+        for kinds in manifest["shards"].values():
+            for shard in (s for shards in kinds.values() for s in shards):
+                safe_name(shard["class"], str(path))
+                inside(path.parent, shard["stem"], f"{path}: shard")
+    except (KeyError, TypeError, AttributeError) as err:
+        raise DataFormatError(f"{path}: damaged manifest (bad or missing {err}); prepare "
+                              f"again") from None
 
 
 def _identity(config: PrepareConfig, sources: list[dict]) -> dict:
@@ -235,6 +256,8 @@ def prepare(
     """
     if not sources:
         raise ConfigError("prepare needs at least one source snapshot")
+    for source in sources:
+        safe_name(source.class_name, source.paths[0], error=ConfigError)
     out_dir = Path(out_dir)
     records = [{"class": s.class_name,
                 "files": [{"path": str(Path(p).resolve()), "sha256": sha256(p)} for p in s.paths]}
@@ -246,6 +269,7 @@ def prepare(
     classes = class_indices([s.class_name for s in sources])
     jobs = _workers(workers, len(sources))
     survey = _parallel(_survey_source, [(s, config) for s in sources], jobs, "read", progress)
+    _check_image_sizes(sources, survey, config)
     if config.targets and not any(info["has_targets"] for info in survey):
         raise ConfigError(f"no source carries all targets {', '.join(config.targets)}")
     lengths = {str(i): info["correlation_length"] for i, info in enumerate(survey)}
@@ -288,7 +312,7 @@ def prepare(
             "buffer": {"cells": buffer, "auto": config.buffer == "auto",
                        "autocorrelation_length_cells": lengths},
             "layouts": layouts,
-            "geometry": _geometry(config, survey[0]["shape"]),
+            "geometry": _geometry(config, survey[0]["plane"]),
             "normalization": normalization,
             "counts": counts,
             "dropped": dropped,
@@ -361,9 +385,51 @@ def _survey_source(source: Source, config: PrepareConfig) -> dict[str, Any]:
     cube = snap[config.field]
     data = np.log(cube) if config.log else cube
     return {"length": cube.shape[["x3", "x2", "x1"].index(config.axis)],
+            "plane": _plane(config, list(snap.shape)),
             "shape": list(snap.shape), "cycle": snap.cycle, "time": snap.time,
             "has_targets": has_targets,
             "correlation_length": round(autocorrelation_length(data, config.axis), 3)}
+
+
+def _plane(config: PrepareConfig, shape: list[int]) -> list[int]:
+    """Image size ``[rows, cols]`` of a ``(nx3, nx2, nx1)`` cube cut normal to ``config.axis``."""
+    axis = ["x3", "x2", "x1"].index(config.axis)
+    return [n for i, n in enumerate(shape) if i != axis]
+
+
+def _left_out(plane: list[int], tile: int, stride: int) -> float:
+    """Fraction of an image's pixels that no tile covers."""
+    covered = 1.0
+    for size in plane:
+        mask = np.zeros(size, dtype=bool)
+        for start in range(0, size - tile + 1, stride):
+            mask[start:start + tile] = True
+        covered *= mask.mean()
+    return 1.0 - covered
+
+
+def _check_image_sizes(sources: Sequence[Source], survey: list[dict],
+                       config: PrepareConfig) -> None:
+    """Refuse sources whose images differ in size or are smaller than a tile; warn when the
+    tiles leave pixels out."""
+    plane = survey[0]["plane"]
+    for source, info in zip(sources, survey):
+        if info["plane"] != plane:
+            raise DataFormatError(
+                f"{sources[0].paths[0]} gives {plane[0]}x{plane[1]} images but "
+                f"{source.paths[0]} gives {info['plane'][0]}x{info['plane'][1]} (normal to "
+                f"{config.axis}); tiles and augmentations assume one image size, so prepare "
+                f"sources of different sizes into separate folders")
+    if config.tile > min(plane):
+        raise ConfigError(f"{sources[0].paths[0]}: --tile {config.tile} is larger than its "
+                          f"{plane[0]}x{plane[1]} images (normal to {config.axis}); use "
+                          f"--tile {min(plane)} or less")
+    left_out = _left_out(plane, config.tile, config.tile_stride)
+    if left_out > 0:
+        warnings.warn(f"--tile {config.tile} with stride {config.tile_stride} leaves "
+                      f"{left_out:.0%} of the pixels of each {plane[0]}x{plane[1]} image out of "
+                      f"all tiles; choose a tile (or stride) that divides {min(plane)} to use "
+                      f"them all", UserWarning, stacklevel=3)
 
 
 def _cut_source(index: int, source: Source, layout, config: PrepareConfig,
@@ -515,9 +581,7 @@ def _write_shards(root: Path, buckets: dict, classes: dict[str, int], config: Pr
     return shards, counts, error
 
 
-def _geometry(config: PrepareConfig, shape: list[int]) -> dict[str, Any]:
-    axis = ["x3", "x2", "x1"].index(config.axis)
-    plane = [n for i, n in enumerate(shape) if i != axis]
+def _geometry(config: PrepareConfig, plane: list[int]) -> dict[str, Any]:
     return {
         "axis": config.axis,
         "tile": config.tile,
@@ -527,6 +591,7 @@ def _geometry(config: PrepareConfig, shape: list[int]) -> dict[str, Any]:
         "image_shape": plane,
         "rotations_allowed": config.axis == "x1",
         "periodic_tiles": plane == [config.tile, config.tile],
+        "pixels_left_out": _left_out(plane, config.tile, config.tile_stride),
         "meta_columns": list(META_COLUMNS),
     }
 
