@@ -355,7 +355,11 @@ def _parallel(function, jobs: list[tuple], workers: int, label: str, progress: b
             results.append(function(*job))
             bar.update(1)
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        # fork is fastest, but forking a process whose JAX or TensorFlow runtime already runs
+        # threads can deadlock the child: then start workers from a clean server process.
+        threaded = any(name in sys.modules for name in ("jax", "tensorflow"))
+        context = get_context("forkserver" if threaded else "fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
             futures = [pool.submit(function, *job) for job in jobs]
             for future in as_completed(futures):
                 future.result()  # raise the first failure early

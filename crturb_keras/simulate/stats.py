@@ -67,7 +67,7 @@ def correlation_lengths(cube: np.ndarray) -> tuple[float, float, float]:
     below ``1/e`` (linear interpolation between lags; the half box if it never does)."""
     delta = cube - cube.mean()
     power = np.abs(np.fft.rfftn(delta)) ** 2
-    correlation = np.fft.irfftn(power, s=cube.shape)
+    correlation = np.fft.irfftn(power, s=cube.shape, axes=(0, 1, 2))
     correlation /= correlation.flat[0]
     lengths = []
     for axis in (2, 1, 0):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from ...errors import ConfigError
 
 #: Fixed energy-injection rate per unit volume that keeps M_s at the target, in units of
-#: ``rho0 (M c_s)**3 / L``; measured on this solver at 32^3 and 64^3 (see README). It is only the
+#: ``rho0 (M c_s)**3 / L``; measured on this solver at 32^3 (0.49 for M_s = 0.5, beta = 10). It is only the
 #: starting value of ``dedt="auto"``, which then adjusts it during the warm-up.
-INJECTION_EFFICIENCY = 0.7
+INJECTION_EFFICIENCY = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,9 @@ class MHDConfig:
         Number of ``.athdf`` outputs.
     dedt : float
         Energy injection rate per unit volume (``rho0 c_s**3 / L``). 0 means "auto": start from
-        ``INJECTION_EFFICIENCY rho0 (mach c_s)**3 / L``, adjust during the warm-up so the Mach
-        number approaches ``mach``, then keep it fixed from ``t_start / 2`` on.
+        ``INJECTION_EFFICIENCY rho0 (mach c_s)**3 / L``, adjust during the warm-up from the
+        measured energy balance so the Mach number approaches ``mach``, then keep it fixed for
+        the last crossing time ``L / (mach c_s)`` before ``t_start`` and all outputs.
     k_min, k_max : float
         Driven shell ``k_min <= |k L / 2 pi| <= k_max``.
     drive_slope : float

@@ -11,7 +11,7 @@ from ...io.atomic import atomic_path
 from .scheme import State
 
 #: Columns of the history file, in order (Athena++ style: time and dt first, then box sums/means).
-HISTORY_COLUMNS = ("time", "dt", "mass", "kinetic_energy", "magnetic_energy",
+HISTORY_COLUMNS = ("time", "dt", "mass", "kinetic_energy", "magnetic_energy", "total_energy",
                    "mach_sonic", "mach_alfven", "dedt", "injected_energy")
 
 
@@ -21,8 +21,10 @@ def cell_field(b: np.ndarray) -> np.ndarray:
 
 
 def box_means(state: State, sound_speed: float) -> dict[str, float]:
-    """Mass, kinetic and magnetic energy per unit volume, sonic Mach number (mass-weighted rms
-    velocity over ``c_s``) and Alfven Mach number (rms velocity over the mean-field Alfven speed)."""
+    """Mass, kinetic and magnetic energy per unit volume, the isothermal total energy
+    ``<rho v**2 / 2 + B**2 / 2 + c_s**2 rho ln rho>`` (conserved by ideal isothermal MHD, so it
+    changes only by driving and dissipation), sonic Mach number (mass-weighted rms velocity over
+    ``c_s``) and Alfven Mach number (rms velocity over the mean-field Alfven speed)."""
     rho = np.asarray(state.rho, np.float64)
     mom = np.asarray(state.mom, np.float64)
     bcc = cell_field(np.asarray(state.b, np.float64))
@@ -34,6 +36,7 @@ def box_means(state: State, sound_speed: float) -> dict[str, float]:
     v_alfven = mean_field / np.sqrt(mass)
     return {
         "mass": mass, "kinetic_energy": kinetic, "magnetic_energy": magnetic,
+        "total_energy": kinetic + magnetic + sound_speed ** 2 * float(np.mean(rho * np.log(rho))),
         "mach_sonic": float(v_rms / sound_speed),
         "mach_alfven": float(v_rms / v_alfven) if v_alfven > 0 else float("inf"),
     }

@@ -13,10 +13,13 @@ A run of one class writes, in ``out_dir/<name>/``:
 
 A finished run is reused; a folder holding another configuration's run is refused.
 
-Energy injection: with ``dedt = 0`` ("auto") the rate starts from the calibrated estimate and,
-during the first half of the warm-up, is rescaled every ``CONTROL_INTERVAL`` towards the target
-Mach number (``dedt`` scales as ``M**3`` in steady turbulence); from ``t_start / 2`` on it is fixed,
-so all outputs come from turbulence driven at one constant rate, as in Athena++.
+Energy injection: with ``dedt = 0`` ("auto") the rate starts from the calibrated estimate. During
+the warm-up it is reset every ``CONTROL_INTERVAL`` from the energy balance of the last
+``CONTROL_WINDOW``: the dissipation rate is ``epsilon = (injected - change of total energy) / time``,
+and since turbulent dissipation scales as ``M**3``, ``dedt = epsilon M_target**3 / <M**3>``. The
+first window starts at ``CONTROL_START`` (after the spin-up from rest); the last ends one crossing
+time ``L / (M c_s)`` before ``t_start``. From then on the rate is fixed, so all outputs come from
+turbulence driven at one constant rate, as in Athena++.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ STEM = "cr"
 HISTORY_INTERVAL = 0.05
 #: Simulated time between adjustments of an automatic injection rate during the warm-up.
 CONTROL_INTERVAL = 0.5
+#: Length of the energy-balance window of an automatic injection rate.
+CONTROL_WINDOW = 1.0
+#: Earliest start of that window: the spin-up from rest (most injected energy still going into
+#: the flow rather than into dissipation) is over after about one driving-scale crossing.
+CONTROL_START = 1.5
 
 
 class SimulationError(CrturbError):
@@ -89,7 +97,6 @@ class _Loop:
     dedt: float
     next_output: int = 0
     history: list[list[float]] = field(default_factory=list)
-    window: list[float] = field(default_factory=list)
 
 
 def output_path(folder: Path, index: int) -> Path:
@@ -118,17 +125,25 @@ def _record(loop: _Loop, config: MHDConfig, last_time: float, last_steps: int) -
     means = box_means(carry.state, config.sound_speed)
     steps = int(carry.steps) - last_steps
     mean_dt = (float(carry.time) - last_time) / steps if steps else 0.0
-    loop.history.append([float(carry.time), mean_dt] + [means[k] for k in HISTORY_COLUMNS[2:7]]
+    loop.history.append([float(carry.time), mean_dt] + [means[k] for k in HISTORY_COLUMNS[2:8]]
                         + [loop.dedt, float(carry.injected)])
-    loop.window.append(means["mach_sonic"])
 
 
 def _control(loop: _Loop, config: MHDConfig) -> None:
-    """Rescale an automatic injection rate towards the target Mach number (warm-up only)."""
-    mach = float(np.mean(loop.window))
-    loop.window.clear()
-    if mach > 0:
-        loop.dedt *= float(np.clip((config.mach / mach) ** 3, 0.5, 2.0))
+    """Reset an automatic injection rate from the energy balance of the last window."""
+    columns = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
+    rows = np.asarray(loop.history)
+    rows = rows[rows[:, columns["time"]] >= rows[-1, columns["time"]] - CONTROL_WINDOW - 1e-9]
+    if len(rows) < 2:
+        return
+    first, last = rows[0], rows[-1]
+    span = last[columns["time"]] - first[columns["time"]]
+    dissipation = (last[columns["injected_energy"]] - first[columns["injected_energy"]]
+                   - (last[columns["total_energy"]] - first[columns["total_energy"]])) / span
+    mach_cubed = float(np.mean(rows[:, columns["mach_sonic"]] ** 3))
+    if dissipation > 0 and mach_cubed > 0:
+        wanted = dissipation * config.mach ** 3 / mach_cubed
+        loop.dedt = float(np.clip(wanted, 0.5 * loop.dedt, 2.0 * loop.dedt))
 
 
 def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]:
@@ -156,10 +171,10 @@ def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]
         _record(loop, config, now, steps)
         if config.dedt == 0 and float(loop.carry.time) >= next_control - 1e-12:
             next_control += CONTROL_INTERVAL
-            if float(loop.carry.time) <= 0.5 * config.t_start and float(loop.carry.time) >= 1.0:
+            now = float(loop.carry.time)
+            last = config.t_start - 1.0 / config.mach
+            if CONTROL_START + CONTROL_WINDOW - 1e-9 <= now <= last + 1e-9:
                 _control(loop, config)
-            else:
-                loop.window.clear()
         yield Progress(float(loop.carry.time), config.t_end, int(loop.carry.steps),
                        done * cells / seconds if seconds > 0 else 0.0,
                        chunk_steps=done, chunk_seconds=seconds)

@@ -61,28 +61,12 @@ def _van_leer(left: jnp.ndarray, right: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(product > 0, 2.0 * product / jnp.where(product > 0, left + right, 1.0), 0.0)
 
 
-#: Axis orders that put direction d's frame ``(t2, t1, n)`` into the array axes, so that the
-#: normal direction is always the last axis, and their inverses.
-_FRAME = ((0, 1, 2), (2, 0, 1), (1, 2, 0))
-_LAB = ((0, 1, 2), (1, 2, 0), (2, 0, 1))
-
-
-def _wrap(q: jnp.ndarray, ghosts: int) -> jnp.ndarray:
-    """Periodic ghost cells along the last axis."""
-    return jnp.concatenate([q[..., -ghosts:], q, q[..., :ghosts]], axis=-1)
-
-
-def _face_states(q: jnp.ndarray, linear: bool) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Left and right states at the ``N + 1`` faces ``0..N`` along the last axis (face ``i`` is
-    the lower face of cell ``i``): donor cell or van Leer-limited piecewise linear."""
-    n = q.shape[-1]
+def _faces(q: jnp.ndarray, d: int, linear: bool) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Left and right states at the lower ``d``-faces."""
     if not linear:
-        padded = _wrap(q, 1)
-        return padded[..., : n + 1], padded[..., 1: n + 2]
-    padded = _wrap(q, 2)
-    centre = padded[..., 1: n + 3]
-    slope = _van_leer(centre - padded[..., : n + 2], padded[..., 2: n + 4] - centre)
-    return (centre + 0.5 * slope)[..., : n + 1], (centre - 0.5 * slope)[..., 1: n + 2]
+        return down(q, d), q
+    slope = _van_leer(q - down(q, d), up(q, d) - q)
+    return down(q + 0.5 * slope, d), q - 0.5 * slope
 
 
 class _Fluxes(NamedTuple):
@@ -95,42 +79,28 @@ class _Fluxes(NamedTuple):
 
 def _fluxes(state: State, dx: float, cs: float, linear: bool, riemann: str,
             floor: float) -> _Fluxes:
-    """Riemann fluxes of all three directions at once: each direction's variables are turned
-    into its own frame (normal axis last) and stacked, so one vectorised solver call serves
-    the whole grid (one copy of the solver to compile, contiguous slices instead of shifts)."""
     rho = state.rho
     vel = [state.mom[d] / rho for d in range(3)]
     bcc = cell_centred_field(state.b)
-
-    def frame(columns):
-        return jnp.stack([jnp.transpose(columns[d], _FRAME[d]) for d in range(3)])
-
-    slots = [frame([rho] * 3)]
-    slots += [frame([vel[(d + shift) % 3] for d in range(3)]) for shift in (0, 1, 2)]
-    slots += [frame([bcc[(d + shift) % 3] for d in range(3)]) for shift in (1, 2)]
-    normal = _wrap(frame(list(state.b)), 1)[..., 1:]
-    sides = [_face_states(q, linear) for q in slots]
-    left = [s[0] for s in sides]
-    right = [s[1] for s in sides]
-    left[0] = jnp.maximum(left[0], floor)
-    right[0] = jnp.maximum(right[0], floor)
-    f = SOLVERS[riemann](*left, *right, normal, cs, floor)
-
-    def lab(x, d):
-        return jnp.transpose(x[d], _LAB[d])
-
-    divergence_of = [(x[..., 1:] - x[..., :-1]) / dx for x in f[:4]]
-    lower = [x[..., :-1] for x in f]
-    drho = -sum(lab(divergence_of[0], d) for d in range(3))
-    dmom = [0.0, 0.0, 0.0]
+    solver = SOLVERS[riemann]
+    drho = jnp.zeros_like(rho)
+    dmom = [jnp.zeros_like(rho) for _ in range(3)]
     face_emf, mass_flux = {}, []
     for d in range(3):
         t1, t2 = (d + 1) % 3, (d + 2) % 3
-        for component, flux in zip((d, t1, t2), divergence_of[1:4]):
-            dmom[component] = dmom[component] - lab(flux, d)
-        face_emf[(d, t1)] = lab(lower[5], d)
-        face_emf[(d, t2)] = -lab(lower[4], d)
-        mass_flux.append(lab(lower[0], d))
+        columns = (rho, vel[d], vel[t1], vel[t2], bcc[t1], bcc[t2])
+        sides = [_faces(q, d, linear) for q in columns]
+        left = [s[0] for s in sides]
+        right = [s[1] for s in sides]
+        left[0] = jnp.maximum(left[0], floor)
+        right[0] = jnp.maximum(right[0], floor)
+        f = solver(*left, *right, state.b[d], cs, floor)
+        drho = drho - (up(f[0], d) - f[0]) / dx
+        for component, flux in zip((d, t1, t2), f[1:4]):
+            dmom[component] = dmom[component] - (up(flux, d) - flux) / dx
+        face_emf[(d, t1)] = f[5]
+        face_emf[(d, t2)] = -f[4]
+        mass_flux.append(f[0])
     cell_emf = [-(vel[(c + 1) % 3] * bcc[(c + 2) % 3] - vel[(c + 2) % 3] * bcc[(c + 1) % 3])
                 for c in range(3)]
     return _Fluxes(drho, jnp.stack(dmom), face_emf, mass_flux, cell_emf)
