@@ -2,8 +2,8 @@
 
 A :class:`Source` is one snapshot of one class: the ``.athdf`` outputs of one cycle (``out1``,
 ``out2``, ... merged) or one FITS cube. Classes come from folder names (``runs/<class>/...``) or
-from the files themselves (the surrogate's ``SurrogateClass`` attribute, the FITS ``CRCLASS``
-card) -- never from file order.
+from the files themselves (the MHD solver's ``SimulationClass`` or the surrogate's
+``SurrogateClass`` attribute, the FITS ``CRCLASS`` card) -- never from file order.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _class_from_file(path: Path) -> str | None:
                 value = hdul[0].header.get("CRCLASS")
         else:
             with h5py.File(path, "r") as f:
-                value = f.attrs.get("SurrogateClass")
+                value = f.attrs.get("SimulationClass", f.attrs.get("SurrogateClass"))
     except OSError:
         return None
     if isinstance(value, bytes):
@@ -131,7 +131,7 @@ def discover_sources(specs: Iterable[str], classes_from_dirs: bool = False) -> l
             if label is None:
                 raise ConfigError(f"{path}: cannot tell its class; put files in class folders "
                                   f"(runs/<class>/...) and pass --classes-from-dirs")
-            safe_name(label, str(path), "class name (SurrogateClass attribute or CRCLASS card)")
+            safe_name(label, str(path), "class name (SimulationClass/SurrogateClass attribute or CRCLASS card)")
         groups.setdefault(key, []).append(path)
         classes[key] = label
     return [Source(classes[k], tuple(str(p) for p in sorted(set(v)))) for k, v in groups.items()]

@@ -112,7 +112,7 @@ def write_fits_cube(
         Fields to write; default all stored fields.
     class_name : str, optional
         Simulation class (e.g. ``"CR_Streaming"``) for the ``CRCLASS`` card; default the
-        snapshot's ``SurrogateClass`` attribute if it has one.
+        snapshot's ``SimulationClass`` or ``SurrogateClass`` attribute if it has one.
     overwrite : bool
         Replace an existing file; otherwise an existing file is refused.
     """
@@ -127,7 +127,8 @@ def write_fits_cube(
     head["TIME"] = (float(snapshot.time), "simulation time [code_time]")
     head["CYCLE"] = (int(snapshot.cycle), "simulation cycle")
     head["COORDSYS"] = (snapshot.coordinates, "Athena++ coordinate system")
-    label = class_name or snapshot.attributes.get("SurrogateClass")
+    label = (class_name or snapshot.attributes.get("SimulationClass")
+             or snapshot.attributes.get("SurrogateClass"))
     if label:
         head["CRCLASS"] = (str(label), "cosmic-ray transport class")
     for source in snapshot.sources:
