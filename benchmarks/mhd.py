@@ -1,6 +1,6 @@
 """Speed of the MHD solver: zone-cycles per second (cells x steps / wall second) and peak memory.
 
-    python -m benchmarks.mhd [--resolutions 32,64,128] [--steps 20] [--repeats 3]
+    python -m benchmarks.mhd [--resolutions 32,64,128] [--steps 20] [--min-steps 2] [--repeats 3]
                              [--precision float32] [--out benchmarks/results/mhd.json]
 
 Each resolution runs driven turbulence (HLLD, VL2 + CT, Ornstein-Uhlenbeck driving) from a
@@ -68,7 +68,9 @@ def measure(resolution: int, steps: int, repeats: int, precision: str, riemann: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.mhd", description=__doc__)
     parser.add_argument("--resolutions", default="32,64,128")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=20,
+                        help="steps per timed chunk at 32^3, scaled by (32/N)^3 (same work per chunk)")
+    parser.add_argument("--min-steps", type=int, default=2, help="at least this many steps per chunk")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--riemann", default="hlld")
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     device = jax.devices()[0]
     results = []
     for n in (int(v) for v in args.resolutions.split(",")):
-        steps = max(2, round(args.steps * (32 / n) ** 3))
+        steps = max(args.min_steps, round(args.steps * (32 / n) ** 3))
         results.append(measure(n, steps, args.repeats, args.precision, args.riemann))
         r = results[-1]
         print(f"{n}^3: {r['zone_cycles_per_second']:.3g} zone-cycles/s, compile "

@@ -2,7 +2,8 @@
 
     python -m benchmarks.run [--quick] [--out benchmarks/results]
 
-Runs, each in its own process (so peak memory is per benchmark): surrogate generation, input
+Runs, each in its own process (so peak memory is per benchmark): surrogate generation, the MHD
+solver's zone-cycles/s, input
 pipeline (prepare + make_dataset), classifier training throughput (from disk and from memory),
 the PyTorch reference network, inference, and DDIM sampling (50 steps, 64**2 and 128**2). Every
 number is a median over repeats; the table names the backend, device and machine. ``--quick`` uses fewer repeats and steps (a smoke run).
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     suite = {
         "simulate": ("benchmarks.simulate",
                      repeats + ["--resolutions", "64" if args.quick else "64,128"]),
+        "mhd": ("benchmarks.mhd", repeats + ["--resolutions", "32" if args.quick else "32,64,128"]),
         "input_pipeline": ("benchmarks.input_pipeline",
                            repeats + ["--snapshots", "2" if args.quick else "8"]),
         "train_throughput": ("benchmarks.train_throughput", repeats + steps),
