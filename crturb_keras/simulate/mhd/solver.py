@@ -50,15 +50,21 @@ class Numerics(NamedTuple):
     k_min: float
     k_max: float
     drive_slope: float
-    t_corr: float
-    solenoidal_weight: float
 
     @classmethod
     def of(cls, config: MHDConfig) -> "Numerics":
         return cls(*(getattr(config, name) for name in cls._fields))
 
 
-def _step(carry: Carry, t_target, dedt, numerics: Numerics, driven: bool) -> Carry:
+class Forcing(NamedTuple):
+    """Driving parameters passed as traced values (changing them does not recompile)."""
+
+    dedt: jnp.ndarray
+    t_corr: jnp.ndarray
+    solenoidal_weight: jnp.ndarray
+
+
+def _step(carry: Carry, t_target, forcing: Forcing, numerics: Numerics, driven: bool) -> Carry:
     c = numerics
     dx = 1.0 / c.resolution
     dtype = carry.state.rho.dtype
@@ -68,9 +74,9 @@ def _step(carry: Carry, t_target, dedt, numerics: Numerics, driven: bool) -> Car
     if driven:
         shell = driving_shell(c.resolution, c.k_min, c.k_max, c.drive_slope)
         key, draw = jax.random.split(jax.random.wrap_key_data(key))
-        modes = ou_update(draw, modes, dt, c.t_corr, shell, c.solenoidal_weight)
+        modes = ou_update(draw, modes, dt, forcing.t_corr, shell, forcing.solenoidal_weight)
         dv = velocity_pattern(modes, shell, c.resolution).astype(dtype)
-        mom, added = apply_forcing(state.rho, state.mom, dv, dedt, dt)
+        mom, added = apply_forcing(state.rho, state.mom, dv, forcing.dedt, dt)
         state = State(state.rho, mom, state.b)
         key = jax.random.key_data(key)
         injected = injected + added
@@ -78,20 +84,23 @@ def _step(carry: Carry, t_target, dedt, numerics: Numerics, driven: bool) -> Car
 
 
 @partial(jax.jit, static_argnames=("numerics", "driven"))
-def _advance(carry: Carry, t_target, dedt, max_steps, numerics: Numerics, driven: bool) -> Carry:
+def _advance(carry: Carry, t_target, forcing: Forcing, max_steps, numerics: Numerics,
+             driven: bool) -> Carry:
     first = carry.steps
 
     def running(c: Carry):
         return jnp.isfinite(c.time) & (c.time < t_target) & (c.steps - first < max_steps)
 
-    return jax.lax.while_loop(running, lambda c: _step(c, t_target, dedt, numerics, driven), carry)
+    return jax.lax.while_loop(running, lambda c: _step(c, t_target, forcing, numerics, driven),
+                              carry)
 
 
 class Solver:
     """Compiled VL2 + CT isothermal MHD with optional Ornstein-Uhlenbeck driving.
 
     Compiled chunks are cached per :class:`Numerics` and shape, so solvers that differ only in
-    seed, output times or injection rate share one compilation.
+    seed, output times, injection rate, correlation time or Helmholtz weight share one
+    compilation.
 
     Parameters
     ----------
@@ -131,7 +140,9 @@ class Solver:
 
         ``dedt`` is the energy injection rate per unit volume (ignored when not driven).
         """
-        return _advance(carry, jnp.asarray(t_target, self.dtype), jnp.asarray(dedt, self.dtype),
+        forcing = Forcing(*(jnp.asarray(v, self.dtype) for v in (
+            dedt, self.config.t_corr, self.config.solenoidal_weight)))
+        return _advance(carry, jnp.asarray(t_target, self.dtype), forcing,
                         jnp.asarray(max_steps, jnp.int32), numerics=self.numerics,
                         driven=self.driven)
 
