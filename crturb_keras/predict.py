@@ -71,7 +71,7 @@ def _warn_if_unfit(source: str, shape: tuple[int, ...], tile: int, valid: np.nda
         problems.append(f"the {shape[0]}x{shape[1]} map is smaller than the model's {tile}-px "
                         f"tiles, so it is reflect-padded")
     if valid.std() <= 1e-6 * abs(valid.mean()):
-        problems.append("the map is constant, so it carries no turbulence to classify")
+        problems.append("the map is constant, so it carries no structure to score")
     if blank_fraction > 0.5:
         problems.append(f"{blank_fraction:.0%} of the map is blank (NaN)")
     if problems:

@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
                    "map_probabilities": result.map_probabilities.tolist(),
                    "tiles": [{"row": int(r), "col": int(c), "probabilities": p.tolist()}
                              for (r, c), p in zip(result.positions, result.probabilities)]}
-        text = json.dumps(summary, indent=1, allow_nan=False)  # the outputs are finite
+        text = json.dumps(summary, indent=1, allow_nan=False)  # never write invalid JSON
         plot_map_prediction(image.data, result.positions, result.tile, result.probabilities,
                             result.class_names, outputs[1])
         with atomic_path(outputs[0]) as tmp:

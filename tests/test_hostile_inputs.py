@@ -29,6 +29,7 @@ from crturb_keras.errors import ConfigError, CrturbError, DataFormatError
 from crturb_keras.export import export
 from crturb_keras.generation import GenerateConfig, load_generator, train_generator
 from crturb_keras.io.athena import read_athdf, write_athdf
+from crturb_keras.io.atomic import atomic_path
 from crturb_keras.io.fits import write_fits_cube
 from crturb_keras.predict import predict_map
 from crturb_keras.training import TrainConfig, load_run, train
@@ -324,6 +325,16 @@ def test_stale_temporaries_of_dead_processes_are_removed_on_the_next_run(tmp_pat
     assert load_manifest(out)["counts"]["train"]["slice"]["MHD"] > 0
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
     assert left == [f".prep.tmp-{alive}"]  # another live process may still be writing it
+
+
+def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
+    dead, alive = _dead_pid(), os.getppid()
+    for pid in (dead, alive):
+        (tmp_path / f".summary.json.tmp-{pid}.json").write_text("{")
+    with atomic_path(tmp_path / "summary.json") as tmp:
+        tmp.write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f".summary.json.tmp-{alive}.json", "summary.json"]
 
 
 def test_a_second_writer_to_the_same_output_is_refused(tmp_path, capsys):

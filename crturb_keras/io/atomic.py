@@ -97,7 +97,10 @@ def output_lock(final: str | os.PathLike) -> Iterator[None]:
                 handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 break
             except FileExistsError:
-                text = lock.read_text().strip() if lock.exists() else "0"
+                try:
+                    text = lock.read_text().strip()
+                except FileNotFoundError:
+                    continue  # released meanwhile: try again
                 # empty: its writer has created it and not yet written its PID
                 if not text.isdigit() or (_alive(int(text)) and int(text) != os.getpid()):
                     raise ConfigError(f"{final}: another process (PID {text or '?'}) is writing "
