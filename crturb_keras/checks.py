@@ -1,5 +1,5 @@
 """Checks of values that come from outside: names that become file names, paths read from
-manifests, and floating-point options.
+manifests, floating-point options, and the memory that an input will need.
 
 Class names are read from files (the ``SurrogateClass`` attribute, the FITS ``CRCLASS`` card),
 manifests, run records and command lines, and end up in file and folder names (prepared shards,
@@ -70,3 +70,35 @@ def check_finite(config: object, what: str) -> None:
         if any(isinstance(v, float) and not math.isfinite(v) for v in values):
             raise ConfigError(f"invalid {what} configuration: {field.name} must be finite, "
                               f"got {value}")
+
+
+def available_memory() -> int:
+    """Bytes of memory a new allocation can use: ``MemAvailable`` from ``/proc/meminfo`` where
+    the system has it, else the physical memory."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(needed: int, where: str, what: str) -> None:
+    """Raise CrturbError, before any allocation, if ``needed`` bytes exceed the available memory.
+
+    Parameters
+    ----------
+    needed : int
+        Estimated peak bytes of the step.
+    where : str
+        The file (or input) it concerns, named first in the message.
+    what : str
+        What needs the memory, e.g. ``"reading 2 variables of 2048x2048x2048 cells"``.
+    """
+    available = available_memory()
+    if needed > available:
+        raise CrturbError(f"{where}: {what} needs about {needed / 2**30:.1f} GiB of memory, but "
+                          f"only {available / 2**30:.1f} GiB is available; use a smaller input "
+                          f"(fewer variables, a cut-out) or a machine with more memory")

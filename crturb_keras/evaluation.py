@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .io.atomic import atomic_path
 from .metrics import classification_metrics, map_metrics, vrmse
 from .plots import plot_confusion_matrix, plot_map_panels
-from .training import load_run
+from .training import load_run, read_record
 
 
 def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any) -> dict[str, Any]:
@@ -36,8 +36,7 @@ def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any)
     existing = run / "metrics.json"
     if existing.exists() and not force:
         return json.loads(existing.read_text())
-    config_file = run / "config.json"
-    if config_file.exists() and json.loads(config_file.read_text())["config"]["task"] == "generate":
+    if read_record(run)["config"]["task"] == "generate":
         from .generation_evaluation import evaluate_generator
 
         options = {key: generative[key] for key in ("n", "steps", "guidance") if key in generative}

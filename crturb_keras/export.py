@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
+import zipfile
 from pathlib import Path
 
 import keras
 from keras import layers, ops
 
 from .errors import ConfigError
+from .io.atomic import atomic_dir, atomic_path
 from .training import load_run
 
 _LN10 = math.log(10.0)
@@ -86,28 +87,33 @@ def build_serving_model(record: dict, model: keras.Model) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"{model.name}_serving")
 
 
+def _complete(run: Path) -> bool:
+    """Whether ``run`` holds a whole export: ``saved_model/`` and an intact ``serving.keras``."""
+    serving = run / "serving.keras"
+    if not (run / "saved_model").is_dir() or not zipfile.is_zipfile(serving):
+        return False
+    try:
+        with zipfile.ZipFile(serving) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def export(run_dir: str | os.PathLike, force: bool = False) -> Path:
     """Write ``serving.keras`` and the SavedModel ``saved_model/`` of a run; return the latter.
 
-    An existing export is kept unless ``force``; the SavedModel is written under a temporary
-    name and renamed when complete.
+    A complete export (both present, ``serving.keras`` an intact archive) is kept unless
+    ``force``; anything less is written again. Both are written under temporary names and
+    renamed when complete (see :mod:`crturb_keras.io.atomic`).
     """
     run = Path(run_dir)
     target = run / "saved_model"
-    if target.exists() and not force:
+    if _complete(run) and not force:
         return target
     record, model = load_run(run)
     serving = build_serving_model(record, model)
-    serving.save(run / "serving.keras")
-    tmp = run / f".saved_model.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_dir(target, replace=True) as tmp:
+        with atomic_path(run / "serving.keras") as serving_tmp:
+            serving.save(serving_tmp)
         serving.export(str(tmp), format="tf_saved_model", verbose=False)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return target

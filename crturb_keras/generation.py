@@ -22,7 +22,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,11 +33,13 @@ from .checks import check_finite, safe_name
 from .data.pipeline import make_dataset, symmetry
 from .data.store import load_split
 from .errors import ConfigError
+from .io.atomic import atomic_dir
 from .metrics import vrmse
 from .models.autoencoder import VariationalAutoencoder, build_autoencoder
 from .models.diffusion import DiffusionModel, build_denoiser
 from .plots import plot_learning_curves, plot_sample_grid
-from .training import check_converged, check_new_run, read_record, versions
+from .training import (check_converged, check_new_run, load_model_file, read_record,
+                       versions)
 
 MODELS = ("ddim", "cddim", "ldm")
 
@@ -279,12 +280,9 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
     circular = config.circular == "on" or (config.circular == "auto"
                                            and bool(manifest["geometry"]["periodic_tiles"]))
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "figures").mkdir(parents=True)
     training: dict[str, Any] = {}
-    try:
+    with atomic_dir(out) as tmp:
+        (tmp / "figures").mkdir()
         autoencoder = None
         if config.model == "ldm":
             autoencoder = build_autoencoder(shape, config.autoencoder_widths,
@@ -356,10 +354,6 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
         generator = Generator(diffusion, autoencoder, dict(manifest["classes"]), record)
         write_sample_grid(generator, tmp / "figures" / "samples.png", config.data, config.kind,
                           steps=config.sample_steps, guidance=config.guidance, seed=config.seed)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 
@@ -388,10 +382,10 @@ def load_generator(run_dir: str | os.PathLike) -> Generator:
     if record["config"].get("task") != "generate":
         raise ConfigError(f"{run}: a {record['config'].get('task')!r} run, not a generative one; "
                           f"train with --task generate")
-    diffusion = keras.saving.load_model(run / "model.keras", compile=False)
+    diffusion = load_model_file(run / "model.keras")
     autoencoder = None
     if record["config"]["model"] == "ldm":
-        autoencoder = keras.saving.load_model(run / "autoencoder.keras", compile=False)
+        autoencoder = load_model_file(run / "autoencoder.keras")
     return Generator(diffusion, autoencoder, dict(record["data"]["classes"]), record)
 
 

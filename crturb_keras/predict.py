@@ -10,11 +10,13 @@ and for the U-net the output is NaN again wherever the input was.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataFormatError
+from .checks import check_memory
+from .errors import ConfigError, DataFormatError
 from .export import build_serving_model
 from .training import load_run
 
@@ -61,8 +63,25 @@ def _starts(size: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
+def _warn_if_unfit(source: str, shape: tuple[int, ...], tile: int, valid: np.ndarray,
+                   blank_fraction: float) -> None:
+    """Warn about maps that can be scored but not trusted: tiny, constant or mostly blank."""
+    problems = []
+    if min(shape) < tile:
+        problems.append(f"the {shape[0]}x{shape[1]} map is smaller than the model's {tile}-px "
+                        f"tiles, so it is reflect-padded")
+    if valid.std() <= 1e-6 * abs(valid.mean()):
+        problems.append("the map is constant, so it carries no structure to score")
+    if blank_fraction > 0.5:
+        problems.append(f"{blank_fraction:.0%} of the map is blank (NaN)")
+    if problems:
+        warnings.warn(f"{source}: {'; '.join(problems)}; treat the scores with caution",
+                      UserWarning, stacklevel=3)
+
+
 def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | None = None,
-                rescale: str = "mean", max_blank: float = 0.5) -> MapPrediction:
+                rescale: str = "mean", max_blank: float = 0.5,
+                source: str = "the map") -> MapPrediction:
     """Classify a map tile by tile, or predict its target fields with the U-net.
 
     Parameters
@@ -72,24 +91,54 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
     image : ndarray of shape (H, W)
         Density map, positive where valid, NaN where blank.
     stride : int, optional
-        Tile stride in pixels; default half a tile.
+        Tile stride in pixels; default (or 0) half a tile.
     rescale : {"mean", "none"}
         ``mean`` divides the map by its mean valid value first, matching the surrogate's units
         (mean density 1); ``none`` takes the values as code units.
     max_blank : float
         Largest blank fraction of a tile that is still scored.
+    source : str
+        Where the map came from (its file), named in every message.
+
+    Warns
+    -----
+    UserWarning
+        For a map smaller than a tile (it is padded), a constant map, or one mostly blank.
+
+    Raises
+    ------
+    ConfigError
+        For a negative ``stride``.
+    CrturbError
+        If the map will not fit in memory.
+    DataFormatError
+        For a map that is not 2-D, has no positive values, or is blank everywhere, and for
+        non-finite model outputs.
     """
+    if stride is not None and stride < 0:
+        raise ConfigError(f"{source}: --stride must be >= 0 (0: half a tile), got {stride}")
+    if np.ndim(image) != 2:
+        raise DataFormatError(f"{source}: predict_map needs a 2-D map (H, W), got shape "
+                              f"{np.shape(image)}")
     record, model = load_run(run_dir)
     serving = build_serving_model(record, model)
     tile = int(model.input_shape[1])
+    step = stride or max(tile // 2, 1)
+    rows, cols = np.shape(image)
+    # float64 copies of the map, its tiles (stacked as float64, batched as float32) and, for the
+    # U-net, the summed outputs and their weights
+    per_pixel = 40 + 12 * (tile / step) ** 2 + 8 * (len(record["data"]["targets"]) + 2)
+    check_memory(int(max(rows, tile) * max(cols, tile) * per_pixel), source,
+                 f"scoring a {rows}x{cols} map in {tile}-px tiles at stride {step}")
     data = np.array(image, dtype=np.float64)
-    if data.ndim != 2:
-        raise DataFormatError(f"predict_map needs a 2-D map (H, W), got shape {data.shape}")
     blank = ~np.isfinite(data)
     valid = data[~blank]
     if valid.size == 0 or np.any(valid <= 0):
-        raise DataFormatError("the map must hold positive density values (NaN marks blank "
-                              f"pixels); found {int(np.sum(valid <= 0))} value(s) <= 0")
+        found = "every pixel is blank" if valid.size == 0 else \
+            f"found {int(np.sum(valid <= 0))} value(s) <= 0"
+        raise DataFormatError(f"{source}: the map must hold positive density values (NaN marks "
+                              f"blank pixels); {found}")
+    _warn_if_unfit(source, data.shape, tile, valid, blank.mean())
     if rescale == "mean":
         data = data / valid.mean()
     filled = np.where(blank, np.median(data[~blank]), data)
@@ -97,14 +146,19 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
     if pad_rows or pad_cols:
         filled = np.pad(filled, ((0, pad_rows), (0, pad_cols)), mode="reflect")
         blank = np.pad(blank, ((0, pad_rows), (0, pad_cols)), mode="reflect")
-    step = stride or max(tile // 2, 1)
     corners = [(r, c) for r in _starts(filled.shape[0], tile, step)
                for c in _starts(filled.shape[1], tile, step)]
     keep = [(r, c) for r, c in corners if blank[r:r + tile, c:c + tile].mean() <= max_blank]
     if not keep:
-        raise DataFormatError(f"every tile is more than {max_blank:.0%} blank; nothing to score")
+        raise DataFormatError(f"{source}: every tile is more than {max_blank:.0%} blank; "
+                              f"nothing to score")
     batch = np.stack([filled[r:r + tile, c:c + tile] for r, c in keep])[..., None].astype("float32")
     outputs = serving.predict(batch, batch_size=64, verbose=0)
+    bad = int(np.sum(~np.isfinite(outputs).reshape(len(outputs), -1).all(axis=1)))
+    if bad:
+        raise DataFormatError(f"{source}: the model of {run_dir} gave NaN or infinite outputs for "
+                              f"{bad} of {len(outputs)} tiles; its record or weights are damaged "
+                              f"(train again), or the map is far outside the training data")
     names = list(record["data"]["classes"])
     targets = list(record["data"]["targets"])
     common = dict(positions=np.array(keep), tile=tile, class_names=names, target_names=targets,

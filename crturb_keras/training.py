@@ -14,11 +14,13 @@ by the evaluation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import operator
 import os
 import platform
-import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from .checks import check_finite, safe_name
 from .data.pipeline import make_dataset
 from .data.store import load_manifest
 from .errors import ConfigError, DataFormatError, DivergenceError
+from .io.atomic import atomic_dir
 from .models import MapLoss, build_classifier, build_unet, ssim
 from .plots import plot_learning_curves
 
@@ -85,6 +88,9 @@ class TrainConfig:
         replica and the learning rate is scaled by the number of replicas.
     seed : int
         Seeds weights, shuffling and augmentation (>= 0).
+    verify : bool
+        Check the SHA-256 of every shard used against the manifest before training (their
+        shapes, dtypes and counts are always checked).
 
     Every float must be finite; a run whose loss becomes NaN or infinite is stopped
     (``TerminateOnNaN``) and refused with a :class:`~crturb_keras.errors.DivergenceError`.
@@ -114,6 +120,7 @@ class TrainConfig:
     steps_per_execution: int = 8
     distribute: str = "none"
     seed: int = 0
+    verify: bool = False
 
     def __post_init__(self) -> None:
         check_finite(self, "training")
@@ -254,92 +261,142 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
     task = "classify" if config.task == "classify" else "map"
     scope, replicas = distribute.setup(config.distribute)
     common = dict(task=task, batch_size=config.batch_size * replicas, kind=config.kind,
-                  seed=config.seed)
+                  seed=config.seed, verify=config.verify)
     train_data = make_dataset(config.data, "train", repeat=config.steps_per_epoch > 0, **common)
     val_data = make_dataset(config.data, "val", **common)
     with scope:
         model = build_model(config, manifest, replicas)
     weights = _class_weights(manifest, config.kind, config.class_weights) if task == "classify" else None
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "figures").mkdir(parents=True)
     try:
-        callbacks = [
-            keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
-                                          restore_best_weights=True),
-            keras.callbacks.ModelCheckpoint(str(tmp / "best.keras"), monitor="val_loss",
-                                            save_best_only=True),
-            keras.callbacks.CSVLogger(str(tmp / "history.csv")),
-            keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=config.lr_patience),
-        ]
-        if config.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(str(tmp / "logs")))
-        callbacks.append(keras.callbacks.TerminateOnNaN())
-        history = model.fit(train_data, validation_data=val_data, epochs=config.epochs,
-                            steps_per_epoch=config.steps_per_epoch or None,
-                            class_weight=weights, callbacks=callbacks, verbose=verbose,
-                            shuffle=False)
-        check_converged(model, history, "training", config)
-        model.save(tmp / "model.keras")
-        (tmp / "best.keras").unlink(missing_ok=True)
-        best = int(np.argmin(history.history["val_loss"]))
-        used = [c for c, n in manifest["counts"]["train"][config.kind].items() if n] \
-            if task == "classify" else sorted({s["class"] for s in
-                                               manifest["shards"]["train"][config.kind]
-                                               if s["targets"]})
-        record = {
-            "config": config.to_dict(),
-            "data": {"path": str(Path(config.data).resolve()), "classes": manifest["classes"],
-                     "classes_used": used, "targets": manifest["geometry"]["targets"],
-                     "normalization": manifest["normalization"][config.kind],
-                     "tile": manifest["geometry"]["tile"]},
-            "training": {"epochs_run": len(history.history["val_loss"]), "best_epoch": best + 1,
-                         "best_val_loss": float(history.history["val_loss"][best]),
-                         "class_weights": weights, "mixed_precision": mixed,
-                         "jit_compile": _jit(config), "parameters": model.count_params(),
-                         "distribute": config.distribute, "replicas": replicas,
-                         "global_batch": config.batch_size * replicas,
-                         "learning_rate_used": config.learning_rate * replicas},
-            "versions": versions(),
-        }
-        (tmp / "config.json").write_text(json.dumps(record, indent=2))
-        plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")
-        os.replace(tmp, out)
+        with atomic_dir(out) as tmp:
+            (tmp / "figures").mkdir()
+            callbacks = [
+                keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
+                                              restore_best_weights=True),
+                keras.callbacks.ModelCheckpoint(str(tmp / "best.keras"), monitor="val_loss",
+                                                save_best_only=True),
+                keras.callbacks.CSVLogger(str(tmp / "history.csv")),
+                keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
+                                                  patience=config.lr_patience),
+            ]
+            if config.tensorboard:
+                callbacks.append(keras.callbacks.TensorBoard(str(tmp / "logs")))
+            callbacks.append(keras.callbacks.TerminateOnNaN())
+            history = model.fit(train_data, validation_data=val_data, epochs=config.epochs,
+                                steps_per_epoch=config.steps_per_epoch or None,
+                                class_weight=weights, callbacks=callbacks, verbose=verbose,
+                                shuffle=False)
+            check_converged(model, history, "training", config)
+            model.save(tmp / "model.keras")
+            (tmp / "best.keras").unlink(missing_ok=True)
+            best = int(np.argmin(history.history["val_loss"]))
+            used = [c for c, n in manifest["counts"]["train"][config.kind].items() if n] \
+                if task == "classify" else sorted({s["class"] for s in
+                                                   manifest["shards"]["train"][config.kind]
+                                                   if s["targets"]})
+            record = {
+                "config": config.to_dict(),
+                "data": {"path": str(Path(config.data).resolve()), "classes": manifest["classes"],
+                         "classes_used": used, "targets": manifest["geometry"]["targets"],
+                         "normalization": manifest["normalization"][config.kind],
+                         "tile": manifest["geometry"]["tile"]},
+                "training": {"epochs_run": len(history.history["val_loss"]),
+                             "best_epoch": best + 1,
+                             "best_val_loss": float(history.history["val_loss"][best]),
+                             "class_weights": weights, "mixed_precision": mixed,
+                             "jit_compile": _jit(config), "parameters": model.count_params(),
+                             "distribute": config.distribute, "replicas": replicas,
+                             "global_batch": config.batch_size * replicas,
+                             "learning_rate_used": config.learning_rate * replicas},
+                "versions": versions(),
+            }
+            (tmp / "config.json").write_text(json.dumps(record, indent=2))
+            plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
         distribute.teardown(config.distribute)
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 
 def read_record(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """A run directory's ``config.json``, with its class names checked (they may name files).
+    """A run directory's ``config.json``, checked: its task, the keys readers use, and its class
+    names (they may name files).
 
     Raises
     ------
     ConfigError
         If there is no ``config.json``.
     DataFormatError
-        If it is not JSON, or a class name in it is not a safe name.
+        If it is not JSON, lacks a key that readers use, names an unknown task, or a class name
+        in it is not a safe name.
     """
     path = Path(run_dir) / "config.json"
     try:
         record = json.loads(path.read_text())
-        data = record["data"]
+        data, task = record["data"], record["config"]["task"]
+        if task not in (*TASKS, "generate"):
+            raise ValueError(f"unknown task {task!r}")
         for name in [*data["classes"], *data.get("classes_used", [])]:
             safe_name(name, str(path))
+        needed = [("data", "normalization", "input", "method"),
+                  ("data", "normalization", "input", "log10")]
+        needed += {"classify": [("data", "targets"), ("data", "tile")],
+                   "map": [("data", "targets"), ("data", "tile"),
+                           ("data", "normalization", "targets")],
+                   "generate": [("config", "model")]}[task]
+        for keys in needed:
+            functools.reduce(operator.getitem, keys, record)
     except FileNotFoundError:
         raise ConfigError(f"{run_dir}: not a run directory (no config.json); train first") from None
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # incl. JSONDecodeError
         raise DataFormatError(f"{path}: damaged run record ({err!r}); train again") from None
     return record
 
 
+def load_model_file(path: str | os.PathLike) -> keras.Model:
+    """A model saved by this package (loaded in Keras safe mode, uncompiled).
+
+    Raises
+    ------
+    DataFormatError
+        If the file is missing, truncated, or not a model this package can load safely.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing; the run directory is incomplete: train again")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (ValueError, OSError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        raise DataFormatError(f"{path}: cannot load the model ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}); it is truncated "
+                              f"or was not saved by crturb-keras: train again") from None
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, keras.Model]:
-    """Read a run directory's ``config.json`` and its best model."""
+    """Read a run directory's ``config.json`` and its best model, checked against each other.
+
+    Raises
+    ------
+    ConfigError
+        If it is a generative run (see :func:`crturb_keras.generation.load_generator`).
+    DataFormatError
+        If the record or the model is damaged, or the model's tile size or outputs disagree
+        with the task, classes and targets the record names.
+    """
     record = read_record(run_dir)
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", compile=False)
+    task, data = record["config"]["task"], record["data"]
+    if task == "generate":
+        raise ConfigError(f"{run_dir}: a generative run; use pipelines.generate (or "
+                          f"crturb_keras.generation.load_generator) for it")
+    path = Path(run_dir) / "model.keras"
+    model = load_model_file(path)
+    outputs = len(data["classes"]) if task == "classify" else len(data["targets"])
+    if model.output_shape[-1] != outputs or model.input_shape[1] != data["tile"]:
+        raise DataFormatError(
+            f"{path}: takes {model.input_shape[1]}-px tiles and gives {model.output_shape[-1]} "
+            f"output(s), but {Path(run_dir) / 'config.json'} records a {task} run on "
+            f"{data['tile']}-px tiles with {outputs} "
+            f"{'classes' if task == 'classify' else 'targets'}; the run directory was changed: "
+            f"train again")
     return record, model

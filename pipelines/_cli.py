@@ -57,15 +57,26 @@ def config_from_args(config_cls: type[T], args: argparse.Namespace, **overrides:
     return config_cls(**values)
 
 
+def _message(err: BaseException) -> str:
+    """One line for an error: an ``OSError`` as ``PATH: reason``, a ``MemoryError`` with advice."""
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.filename}: {err.strerror or err}"
+    if isinstance(err, MemoryError):
+        return (f"out of memory ({err or 'no details'}); use smaller inputs or a machine with "
+                f"more memory")
+    return str(err)
+
+
 def run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
         argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, call ``main``; print a CrturbError as one line and return 2 (``--debug``: raise)."""
+    """Parse ``argv``, call ``main``; print a CrturbError, ``OSError`` or ``MemoryError`` as one
+    line and return 2 (``--debug``: raise it with its traceback)."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     args = parser.parse_args(argv)
     try:
         return main(args)
-    except CrturbError as err:
+    except (CrturbError, OSError, MemoryError) as err:
         if args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_message(err)}", file=sys.stderr)
         return 2

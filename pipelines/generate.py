@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -59,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
     from crturb_keras.checks import inside
     from crturb_keras.errors import ConfigError
     from crturb_keras.generation import class_names, load_generator
+    from crturb_keras.io.atomic import atomic_dir
     from crturb_keras.io.fits import write_fits_map
     from crturb_keras.plots import plot_sample_grid
 
@@ -83,10 +82,7 @@ def main(args: argparse.Namespace) -> int:
             return 0
         raise ConfigError(f"{out}: exists with other contents or settings; choose another --out "
                           f"(finished outputs are never overwritten)")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out) as tmp:
         rows = {}
         for index, name in enumerate(names):
             print(f"sampling {args.n} x {name} ({args.steps} DDIM steps)", flush=True)
@@ -111,9 +107,6 @@ def main(args: argparse.Namespace) -> int:
             rows[name] = (np.empty((0,) + samples.shape[1:]), samples)
         plot_sample_grid(rows, tmp / "samples.png")
         (tmp / "generate.json").write_text(json.dumps(settings, indent=2))
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {len(names) * args.n} maps to {out} (grid: {out / 'samples.png'})")
     return 0
 

@@ -4,8 +4,9 @@
     python -m pipelines.predict runs/unet map.fits --out predicted_Ec.fits
 
 Classifier: prints class probabilities for the whole map (mean over tiles) and per tile, writes
-OUT.json and OUT.png. U-net: writes the predicted target maps as a FITS file (one HDU per target)
+OUT.png and OUT.json. U-net: writes the predicted target maps as a FITS file (one HDU per target)
 with the input's header, WCS included. NaN pixels are blank: tiles mostly blank are skipped.
+Nothing is written unless every output is finite; tiny, constant or mostly blank maps warn.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
 
     hdu = int(args.hdu) if args.hdu and args.hdu.isdigit() else args.hdu
     image = read_fits_map(args.input, hdu=hdu)
-    result = predict_map(args.run_dir, image.data, stride=args.stride, rescale=args.rescale)
+    result = predict_map(args.run_dir, image.data, stride=args.stride, rescale=args.rescale,
+                         source=str(args.input))
     stem = Path(args.out) if args.out else Path(args.input).with_name(
         Path(args.input).stem + "_prediction")
     print(f"{args.input}: {image.data.shape[0]}x{image.data.shape[1]} px, "
@@ -66,10 +68,11 @@ def main(args: argparse.Namespace) -> int:
                    "map_probabilities": result.map_probabilities.tolist(),
                    "tiles": [{"row": int(r), "col": int(c), "probabilities": p.tolist()}
                              for (r, c), p in zip(result.positions, result.probabilities)]}
-        with atomic_path(outputs[0]) as tmp:
-            tmp.write_text(json.dumps(summary, indent=1))
+        text = json.dumps(summary, indent=1, allow_nan=False)  # never write invalid JSON
         plot_map_prediction(image.data, result.positions, result.tile, result.probabilities,
                             result.class_names, outputs[1])
+        with atomic_path(outputs[0]) as tmp:
+            tmp.write_text(text)
         print(f"written: {outputs[0]}, {outputs[1]}")
     else:
         target = stem if stem.suffix.lower() == ".fits" else stem.with_suffix(".fits")

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import ConfigError
-from .store import KINDS, load_manifest
+from .store import KINDS, check_shards, load_manifest
 
 TASKS = ("classify", "map", "generate")
 
@@ -47,6 +47,7 @@ def make_dataset(
     seed: int = 0,
     shuffle_buffer: int = 1024,
     drop_remainder: bool = False,
+    verify: bool = False,
 ) -> tf.data.Dataset:
     """Batches of one split of a prepared dataset for training or evaluation.
 
@@ -77,6 +78,10 @@ def make_dataset(
         Tiles in the cross-shard shuffle buffer. Each shard is also permuted as a whole when
         it is read, so a small buffer mixes well; 1,024 is about 1.5x faster than 8,192 on 2
         cores (``benchmarks/input_pipeline.py``).
+    verify : bool
+        Check the shards' SHA-256 against the manifest before use (reads them all once); their
+        dtypes, shapes, counts and labels are always checked (see
+        :func:`crturb_keras.data.store.check_shards`).
 
     Returns
     -------
@@ -109,6 +114,8 @@ def make_dataset(
                               f"--targets Ec (classes with CRs) for the map task")
     if not shards:
         raise ConfigError(f"{prepared_dir}: the {split} split holds no {kind} tiles")
+    check_shards(prepared_dir, manifest, shards,
+                 ("images", "labels") + (("targets",) if with_targets else ()), verify)
     shuffle = split == "train" if shuffle is None else shuffle
     augment = split == "train" if augment is None else augment
     geometry = manifest["geometry"]

@@ -19,7 +19,7 @@ from astropy.io import fits
 
 from ..checks import safe_name
 from ..errors import ConfigError, DataFormatError
-from ..io.athena import cycle_stem, read_athdf
+from ..io.athena import athdf_variables, cycle_stem, read_athdf
 from ..io.fits import read_fits_cube
 from ..snapshot import DERIVED, Snapshot
 
@@ -41,16 +41,15 @@ class Source:
         """Stored variable names available in the files, plus derived names they allow."""
         names: set[str] = set()
         for path in self.paths:
+            if not self.is_fits:
+                names |= set(athdf_variables(path))
+                continue
             try:
-                if self.is_fits:
-                    with fits.open(path) as hdul:
-                        names |= {str(h.header.get("FIELD", h.name)) for h in hdul[1:]}
-                else:
-                    with h5py.File(path, "r") as f:
-                        names |= {v.decode() for v in f.attrs["VariableNames"]}
+                with fits.open(path) as hdul:
+                    names |= {str(h.header.get("FIELD", h.name)) for h in hdul[1:]}
             except (OSError, KeyError) as err:
                 raise DataFormatError(f"{path}: cannot list its variables ({err}); is it a valid "
-                                      f"{'FITS' if self.is_fits else 'Athena++ HDF5'} file?") from None
+                                      f"FITS file?") from None
         return names | {d for d, (needs, _) in DERIVED.items() if set(needs) <= names}
 
     def read(self, names: list[str]) -> Snapshot:

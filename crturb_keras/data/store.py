@@ -26,7 +26,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -41,6 +40,7 @@ from tqdm import tqdm
 from .._version import __version__
 from ..checks import check_finite, inside, safe_name
 from ..errors import ConfigError, DataFormatError
+from ..io.atomic import atomic_dir
 from ..simulate.config import CLASSES
 from . import transforms
 from .images import periodic_roll, projection_windows, projections, slices, tiles
@@ -298,10 +298,7 @@ def prepare(
     layouts = [layout.to_dict() for layout in layouts]
 
     normalization = _normalize(buckets, config)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_dir(out_dir) as tmp:
         shards, counts, dtype_error = _write_shards(tmp, buckets, classes, config)
         manifest = {
             "format": FORMAT,
@@ -321,10 +318,6 @@ def prepare(
             "seed": config.seed,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return manifest
 
 
@@ -570,16 +563,20 @@ def _write_shards(root: Path, buckets: dict, classes: dict[str, int], config: Pr
         folder.mkdir(parents=True, exist_ok=True)
         counts[split][kind][name] = len(images)
         for number, start in enumerate(range(0, len(images), config.shard_size)):
-            part = slice(start, start + config.shard_size)
+            rows = slice(start, start + config.shard_size)
             stem = f"{split}/{kind}/{name}.{number:04d}"
-            np.save(root / f"{stem}.images.npy", stored[part])
-            np.save(root / f"{stem}.labels.npy",
-                    np.full(len(stored[part]), classes[name], dtype=np.int32))
-            np.save(root / f"{stem}.meta.npy", meta[part])
+            arrays = {"images": stored[rows], "meta": meta[rows],
+                      "labels": np.full(len(stored[rows]), classes[name], dtype=np.int32)}
             if targets is not None:
-                np.save(root / f"{stem}.targets.npy", targets[part].astype(dtype))
-            shards[split][kind].append({"class": name, "stem": stem, "count": len(stored[part]),
-                                        "targets": targets is not None})
+                arrays["targets"] = targets[rows].astype(dtype)
+            files = {}
+            for part, array in arrays.items():
+                path = root / f"{stem}.{part}.npy"
+                np.save(path, array)
+                files[part] = {"sha256": sha256(path), "shape": list(array.shape),
+                               "dtype": str(array.dtype)}
+            shards[split][kind].append({"class": name, "stem": stem, "count": len(stored[rows]),
+                                        "targets": targets is not None, "files": files})
     error = {"dtype": config.dtype, "max_abs_error": worst,
              "note": "largest |stored - float32| over all stored input pixels (normalised units)"}
     return shards, counts, error
@@ -600,13 +597,65 @@ def _geometry(config: PrepareConfig, plane: list[int]) -> dict[str, Any]:
     }
 
 
+def check_shards(prepared_dir: str | os.PathLike, manifest: dict[str, Any], shards: list[dict],
+                 parts: Sequence[str], verify: bool = False) -> None:
+    """Check that the ``parts`` files of ``shards`` hold what the manifest says.
+
+    Always (cheap: headers and labels only): each file exists and has the dtype and shape that
+    the geometry, storage dtype and the shard's count give, and its labels are the index of its
+    class. With ``verify``, also the SHA-256 recorded when it was prepared (reads every byte).
+
+    Raises
+    ------
+    DataFormatError
+        Naming the first file that is missing, unreadable or differs.
+    """
+    root = Path(prepared_dir)
+    geometry = manifest["geometry"]
+    tile, storage = geometry["tile"], manifest["config"]["dtype"]
+    for shard in shards:
+        count = shard["count"]
+        expected = {"images": ((count, tile, tile, 1), storage),
+                    "labels": ((count,), "int32"),
+                    "meta": ((count, len(META_COLUMNS)), "int32"),
+                    "targets": ((count, tile, tile, len(geometry["targets"])), storage)}
+        for part in parts:
+            path = root / f"{shard['stem']}.{part}.npy"
+            try:
+                array = np.load(path, mmap_mode="r")
+            except FileNotFoundError:
+                raise DataFormatError(f"{path}: missing; the prepared folder is incomplete, so "
+                                      f"prepare it again") from None
+            except (OSError, ValueError, EOFError) as err:
+                raise DataFormatError(f"{path}: unreadable shard ({err}); prepare "
+                                      f"again") from None
+            shape, dtype = expected[part]
+            if array.shape != shape or array.dtype != np.dtype(dtype):
+                raise DataFormatError(f"{path}: holds {array.dtype} {list(array.shape)}, but the "
+                                      f"manifest gives {dtype} {list(shape)} ({count} tiles of "
+                                      f"{shard['class']}); it changed after prepare: prepare "
+                                      f"again")
+            index = manifest["classes"][shard["class"]]
+            if part == "labels" and np.any(array != index):
+                raise DataFormatError(f"{path}: labels other than {index}, the manifest's index "
+                                      f"of {shard['class']}; it changed after prepare: prepare "
+                                      f"again")
+            recorded = shard.get("files", {}).get(part, {}).get("sha256")
+            if verify and recorded != sha256(path):
+                raise DataFormatError(f"{path}: its SHA-256 is not the one recorded in the "
+                                      f"manifest ({recorded or 'none recorded'}); it changed "
+                                      f"after prepare: prepare again")
+
+
 def load_split(prepared_dir: str | os.PathLike, split: str, kind: str = "slice",
-               classes: Sequence[str] | None = None, targets: bool = False) -> dict[str, np.ndarray]:
+               classes: Sequence[str] | None = None, targets: bool = False,
+               verify: bool = False) -> dict[str, np.ndarray]:
     """Read one split of a prepared dataset into memory as numpy arrays (no TensorFlow).
 
     Returns a dict with ``images`` ``(n, tile, tile, 1)`` float32, ``labels`` ``(n,)`` int32,
     ``meta`` ``(n, 7)`` int32 and, with ``targets=True``, ``targets`` ``(n, tile, tile, T)``
-    (only shards that carry targets are read then). Shards are read in manifest order.
+    (only shards that carry targets are read then). Shards are read in manifest order, after
+    :func:`check_shards` (with ``verify``: their SHA-256 too).
     """
     manifest = load_manifest(prepared_dir)
     if kind not in manifest["shards"].get(split, {}):
@@ -618,6 +667,7 @@ def load_split(prepared_dir: str | os.PathLike, split: str, kind: str = "slice",
                           + (" with targets" if targets else ""))
     root = Path(prepared_dir)
     parts = ("images", "labels", "meta") + (("targets",) if targets else ())
+    check_shards(root, manifest, shards, parts, verify)
     out = {p: np.concatenate([np.load(root / f"{s['stem']}.{p}.npy") for s in shards])
            for p in parts}
     out["images"] = out["images"].astype(np.float32)

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 import h5py
 import numpy as np
 
+from ..checks import check_memory
 from ..errors import DataFormatError
 from ..snapshot import Snapshot, stored_requirements
 from .atomic import atomic_path
@@ -72,6 +73,11 @@ class _AthdfFile:
                 f"Athena++'s 'hdf5' output type or crturb_keras.io.write_athdf"
             )
         self.attributes = {str(k): _decode(attrs[k]) for k in attrs}
+        for name, kinds in (("Time", (int, float)), ("NumCycles", (int,))):
+            value = self.attributes[name]
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                self.fail(f"attribute {name} is {value!r}, expected a number: not an Athena++ "
+                          f"output, or a damaged one")
         if int(self.attributes["MaxLevel"]) != 0 or np.any(handle["Levels"][()] != 0):
             self.fail(
                 f"mesh refinement (MaxLevel={self.attributes['MaxLevel']}) is not supported; "
@@ -132,6 +138,10 @@ class _AthdfFile:
         if len(counts) != len(datasets) or sum(counts) != len(names):
             self.fail(f"NumVariables {counts} does not split VariableNames ({len(names)} names) "
                       f"over DatasetNames {datasets}: inconsistent attributes")
+        foreign = [n for n in names + datasets if not n.isascii()]
+        if foreign:
+            self.fail(f"variable or dataset name(s) {foreign} are not ASCII (undecodable bytes "
+                      f"show as \ufffd); Athena++ writes ASCII names: the file is damaged")
         where: dict[str, tuple[str, int]] = {}
         start = 0
         for dataset, count in zip(datasets, counts):
@@ -141,10 +151,19 @@ class _AthdfFile:
             if self.handle[dataset].shape != expected:
                 self.fail(f"dataset {dataset!r} has shape {self.handle[dataset].shape}, expected "
                           f"{expected} from NumVariables/MeshBlockSize: inconsistent attributes")
+            dtype = self.handle[dataset].dtype
+            if dtype.kind != "f":
+                self.fail(f"dataset {dataset!r} holds {dtype} values; Athena++ writes float32 or "
+                          f"float64 variables, and {dtype} would be cast to float32 silently "
+                          f"(convert the data to floating point first, if it is right)")
             for index, name in enumerate(names[start:start + count]):
                 where.setdefault(name, (dataset, index))
             start += count
         return where
+
+    def itemsize(self, name: str) -> int:
+        """Bytes per stored value of variable ``name``."""
+        return self.handle[self.variables[name][0]].dtype.itemsize
 
     def read(self, name: str) -> np.ndarray:
         """Assemble one variable into a ``float32`` ``(nx3, nx2, nx1)`` array."""
@@ -210,6 +229,11 @@ def read_athdf(
                 f"file(s) hold {', '.join(available)}. Ask for variables that exist, or add the "
                 f"output that writes them (e.g. the out2 'cons' file of the same cycle)"
             )
+        shape = "x".join(str(n) for n in first.root[::-1])
+        widest = max(available[name].itemsize(name) for name in needed)
+        cells = int(np.prod(first.root))  # fields read so far, one being assembled, its blocks
+        check_memory(cells * (4 * (len(needed) + 1) + widest), ", ".join(map(str, paths)),
+                     f"reading {len(needed)} variable(s) of {shape} cells")
         fields = {}
         for name in needed:
             try:
@@ -244,6 +268,22 @@ def read_athdf(
                     f"another snapshot"
                 )
     return snap
+
+
+def athdf_variables(path: PathLike) -> list[str]:
+    """Stored variable names of one ``.athdf`` file, after the checks :func:`read_athdf` makes.
+
+    Raises
+    ------
+    DataFormatError
+        As :func:`read_athdf` does for a file it cannot read.
+    """
+    handles: list[h5py.File] = []
+    try:
+        return list(_open(Path(path), handles).variables)
+    finally:
+        for handle in handles:
+            handle.close()
 
 
 def _open(path: Path, handles: list[h5py.File]) -> _AthdfFile:
