@@ -38,6 +38,13 @@ def _wave_error(n: int, wave: str, riemann: str = "hlld") -> float:
     return state_error(carry.state, initial)
 
 
+def jnp_array(x):
+    """A float64 JAX array (call after ``enable_precision("float64")``)."""
+    import jax.numpy as jnp
+
+    return jnp.asarray(x, jnp.float64)
+
+
 @pytest.mark.parametrize("wave", ["fast", "alfven", "slow"])
 def test_linear_waves_converge_at_second_order(wave):
     """Oblique (k along (1,1,1)) fast, Alfven and slow waves return to their initial state after
@@ -213,3 +220,111 @@ def test_solenoidal_weight_controls_the_compressive_part():
 
     assert ratio(1.0) < 0.02
     assert ratio(0.0) > 0.9
+
+
+def test_fast_speed_matches_the_linearised_eigenvalues():
+    """``riemann.fast_speed`` equals the fast eigenvalue of the linearised isothermal equations
+    (the test background rho = 1, B = (1, sqrt 2, 1/2), for c_s = 1 and 0.5) to round-off, and is
+    the sound speed or the Alfven speed in the pure limits. Catches mutation M8 of the audit: the
+    factor 4 dropped under the root, ``sqrt(a**2 - c_s**2 bn**2 / rho)`` (the waves still converge:
+    an overestimated speed only widens the HLL fan, so no wave test sees it)."""
+    from crturb_keras.simulate.mhd.riemann import fast_speed as speed_of
+    from crturb_keras.simulate.mhd.solver import enable_precision
+
+    enable_precision("float64")
+
+    def fast_speed(*args):
+        return speed_of(*(jnp_array(a) for a in args))
+
+    bn, bt1, bt2 = 1.0, np.sqrt(2.0), 0.5
+    for cs in (1.0, 0.5):
+        expected, _ = wave_eigenvector("fast", cs=cs)
+        assert float(fast_speed(1.0, bn, bt1, bt2, cs * cs)) == pytest.approx(expected, rel=1e-12)
+    # Pure limits: field along the normal (max(c_s, c_A)) and no normal field (sqrt(c_s^2 + c_A^2)).
+    assert float(fast_speed(1.0, 2.0, 0.0, 0.0, 1.0)) == pytest.approx(2.0, rel=1e-12)
+    assert float(fast_speed(4.0, 0.5, 0.0, 0.0, 1.0)) == pytest.approx(1.0, rel=1e-12)
+    assert float(fast_speed(2.0, 0.0, 1.0, 1.0, 1.0)) == pytest.approx(np.sqrt(2.0), rel=1e-12)
+
+
+def test_forcing_amplitude_is_the_positive_root():
+    """``apply_forcing`` on a flowing, non-uniform state (float64): the kinetic energy grows by
+    exactly ``dedt dt``, the net momentum does not change, and the amplitude is the positive root
+    ``s > 0`` of ``a s**2 + b s = dedt dt`` (``b = <m . dv>``) in both branches of the formula
+    (``dv`` correlated and anti-correlated with the flow). Where ``b > 0`` that root is the small
+    one, ``s ~ dedt dt / b``: the kick scales with ``dt`` (x100 for a 100 times longer step) and
+    is tiny against the flow. (Where ``b < 0`` the positive root is the large one, ``s ~ |b| / a``,
+    as in Athena++: the kick is O(1) whatever ``dt``; only its sign is checked there.)
+    Catches mutation M6 of the audit: the other (negative) root of the quadratic, which injects
+    the same energy (both roots solve it), so the driving test's energy budget does not see it."""
+    import jax.numpy as jnp
+
+    from crturb_keras.simulate.mhd.driving import apply_forcing
+    from crturb_keras.simulate.mhd.solver import enable_precision
+
+    enable_precision("float64")
+    flow = random_state(16, seed=3, mach=0.5)
+    other = random_state(16, seed=4, mach=0.5)
+    x = (np.arange(16) + 0.5) / 16
+    rho = 1.0 + 0.3 * np.sin(2 * np.pi * x)[None, None, :] * np.cos(2 * np.pi * x)[:, None, None]
+    mom = rho * flow.mom
+    dedt = 0.1
+
+    def kinetic(m):
+        return 0.5 * np.mean(np.sum(m * m, axis=0) / rho)
+
+    for sign in (1.0, -1.0):
+        dv = sign * (flow.mom + other.mom)        # <m . dv> has the sign of ``sign``
+        kicks = []
+        for dt in (1e-3, 1e-5):
+            new, added = apply_forcing(jnp.asarray(rho), jnp.asarray(mom), jnp.asarray(dv), dedt, dt)
+            new = np.asarray(new, np.float64)
+            assert new.dtype == np.float64 and float(added) == pytest.approx(dedt * dt, rel=1e-12)
+            assert kinetic(new) - kinetic(mom) == pytest.approx(dedt * dt, rel=1e-6)
+            net = np.abs(new.reshape(3, -1).mean(axis=1) - mom.reshape(3, -1).mean(axis=1))
+            assert net.max() < 1e-14
+            # sum((new - m) . dv) = s sum(rho dv'**2) with dv' = dv - mean: it has the sign of s.
+            assert np.sum((new - mom) * dv) > 0, f"sign {sign}, dt {dt}: negative amplitude"
+            kicks.append(np.sqrt(np.mean((new - mom) ** 2)))
+        if sign > 0:
+            rms = np.sqrt(np.mean(mom ** 2))
+            assert kicks[0] / rms < 1e-2, f"kick {kicks[0] / rms:.3g} of the flow"
+            assert kicks[0] / kicks[1] == pytest.approx(100.0, rel=0.01)
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_edge_fields_reduce_to_the_face_fluxes_for_grid_aligned_flow(linear):
+    """For a flow that varies along one grid axis only (each of the three, large amplitude), the
+    Gardiner & Stone upwind edge field ``E_c`` equals the Riemann-solver face field of that axis to
+    round-off, so CT reduces exactly to the 1D Godunov scheme (their section 3 design condition).
+    Catches mutation M3 of the audit: arithmetic averaging of the four face fields, which gives
+    ``E = (E_face + (E_cc,i + E_cc,i-1) / 2) / 2`` -- half the upwind dissipation -- and which the
+    field loop and Alfven wave tests do not detect."""
+    from crturb_keras.simulate.mhd import scheme
+    from crturb_keras.simulate.mhd.solver import enable_precision
+
+    enable_precision("float64")
+    n = 16
+    x = (np.arange(n) + 0.5) / n
+    rng = np.random.default_rng(5)
+    for d in range(3):
+        t1, t2 = (d + 1) % 3, (d + 2) % 3
+
+        def profile(mean, size):
+            c = rng.standard_normal(4)
+            line = mean + size * (c[0] * np.sin(2 * np.pi * x) + c[1] * np.cos(2 * np.pi * x)
+                                  + c[2] * np.sin(4 * np.pi * x) + c[3] * np.cos(6 * np.pi * x))
+            shape = [1, 1, 1]
+            shape[2 - d] = n
+            return np.broadcast_to(line.reshape(shape), (n, n, n)).copy()
+
+        rho = profile(1.0, 0.15)
+        velocity = {d: profile(0.3, 0.4), t1: profile(-0.2, 0.4), t2: profile(0.1, 0.4)}
+        field = {d: np.full((n, n, n), 0.8), t1: profile(0.5, 0.3), t2: profile(-0.4, 0.3)}
+        state = scheme.State(jnp_array(rho), jnp_array(np.stack([rho * velocity[c] for c in range(3)])),
+                             jnp_array(np.stack([field[c] for c in range(3)])))
+        fluxes = scheme._fluxes(state, 1.0 / n, 1.0, linear, "hlld", 1e-4)
+        for c in (t1, t2):
+            edge = np.asarray(scheme._edge_emf(fluxes, c))
+            face = np.asarray(fluxes.face_emf[(d, c)])
+            assert np.abs(face).max() > 1e-2
+            assert np.abs(edge - face).max() < 1e-13, (d, c, np.abs(edge - face).max())
