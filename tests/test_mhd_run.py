@@ -144,3 +144,31 @@ def test_turbulence_statistics_measure_known_fields():
     assert stats["beta"] == pytest.approx(2 * rho.mean() / 0.2, rel=1e-5)
     assert stats["mach_alfven"] == pytest.approx(0.5 / np.sqrt(0.2 / rho.mean()), rel=1e-5)
     assert stats["anisotropy"] > 2
+
+
+def test_simulating_imports_neither_tensorflow_nor_keras():
+    """Running the solver (API and CLI module) never pays for importing TensorFlow or Keras."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pipelines.simulate\n"
+        "from crturb_keras import MHDConfig, evolve_snapshots\n"
+        "snaps = list(evolve_snapshots(MHDConfig(resolution=8, k_max=3, t_start=0.02, "
+        "dt_output=0.01, outputs=1, dedt=0.1)))\n"
+        "assert snaps[0]['rho'].shape == (8, 8, 8)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_output_times_not_representable_in_float32_are_reached():
+    """float32(0.02) is below 0.02: the run must still write its output there, not loop forever
+    (it did: the chunk target rounded to the current time and no step was taken)."""
+    snaps = list(evolve_snapshots(MHDConfig(resolution=8, k_max=3, t_start=0.02, dt_output=0.01,
+                                            outputs=2, dedt=0.1)))
+    assert [s.time for s in snaps] == pytest.approx([0.02, 0.03], rel=1e-6)

@@ -47,6 +47,8 @@ from .solver import Carry, Solver, from_numpy, to_numpy
 STEM = "cr"
 #: Simulated time between history rows (and progress updates).
 HISTORY_INTERVAL = 0.05
+#: Most steps one chunk may take before the run is declared stuck (a collapsing time step).
+MAX_CHUNK_STEPS = 100_000
 #: Simulated time between adjustments of an automatic injection rate during the warm-up.
 CONTROL_INTERVAL = 0.5
 #: Length of the energy-balance window of an automatic injection rate.
@@ -149,20 +151,29 @@ def _control(loop: _Loop, config: MHDConfig) -> None:
 def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]:
     """Advance chunk by chunk to the last output, yielding progress (and outputs) on the way."""
     config = solver.config
-    times = [config.t_start + i * config.dt_output for i in range(config.outputs)]
+
+    def representable(t: float) -> float:
+        # Times compared in the state's precision: float32(0.02) < 0.02 must still count as there.
+        return float(np.asarray(t, solver.dtype))
+
+    times = [representable(config.t_start + i * config.dt_output) for i in range(config.outputs)]
     cells = config.resolution ** 3
     next_control = CONTROL_INTERVAL * (math.floor(float(loop.carry.time) / CONTROL_INTERVAL) + 1)
     while loop.next_output < config.outputs:
         now, steps = float(loop.carry.time), int(loop.carry.steps)
-        if now >= times[loop.next_output] - 1e-9 * config.dt_output:
+        if now >= times[loop.next_output]:
             loop.next_output += 1
             yield Progress(now, config.t_end, steps, 0.0, output=loop.next_output - 1)
             continue
-        target = min(times[loop.next_output], now + HISTORY_INTERVAL)
+        target = min(times[loop.next_output], representable(now + HISTORY_INTERVAL))
         started = wallclock.perf_counter()
-        loop.carry = solver.advance(loop.carry, target, loop.dedt)
+        loop.carry = solver.advance(loop.carry, target, loop.dedt, max_steps=MAX_CHUNK_STEPS)
         done = int(loop.carry.steps) - steps
         seconds = wallclock.perf_counter() - started
+        if float(loop.carry.time) < target and np.isfinite(float(loop.carry.time)):
+            raise SimulationError(
+                f"{folder_name}: the time step collapsed near t = {float(loop.carry.time):.4g} "
+                f"({done} steps without reaching t = {target:.4g}); lower --cfl or the driving")
         if not np.isfinite(float(loop.carry.time)) or not np.isfinite(float(loop.carry.injected)) \
                 or not bool(np.isfinite(np.asarray(loop.carry.state.rho)).all()):
             raise SimulationError(
