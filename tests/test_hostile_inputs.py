@@ -32,6 +32,8 @@ from crturb_keras.io.athena import read_athdf, write_athdf
 from crturb_keras.io.atomic import atomic_path
 from crturb_keras.io.fits import write_fits_cube
 from crturb_keras.predict import predict_map
+from crturb_keras.simulate import SurrogateConfig
+from crturb_keras.simulate.mhd import MHDConfig
 from crturb_keras.training import TrainConfig, load_run, train
 from pipelines import convert, generate
 from pipelines import export as export_cli
@@ -181,6 +183,11 @@ def test_manifest_shards_outside_the_prepared_folder_are_refused(prepared, tmp_p
     (PrepareConfig, "smooth_sigma", math.nan),
     (PrepareConfig, "fractions", (0.7, math.nan, 0.15)),
     (PrepareConfig, "seed", -1),
+    (SurrogateConfig, "mach", math.nan),
+    (SurrogateConfig, "dt", math.inf),
+    (MHDConfig, "beta", math.nan),
+    (MHDConfig, "dedt", math.inf),
+    (MHDConfig, "cfl", 0.9),
 ])
 def test_impossible_options_are_refused_when_the_config_is_made(config, field, value):
     with pytest.raises(ConfigError, match=field):

@@ -354,6 +354,11 @@ def _morton_order(locations: np.ndarray) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
+def meshblock_edge(resolution: int, requested: int) -> int:
+    """The largest MeshBlock edge that divides ``resolution`` and is at most ``requested``."""
+    return max(b for b in range(1, min(requested, resolution) + 1) if resolution % b == 0)
+
+
 def write_athdf(
     snapshot: Snapshot,
     path: PathLike,

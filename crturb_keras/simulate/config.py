@@ -30,7 +30,9 @@ import json
 import math
 from dataclasses import dataclass
 
+from ..checks import check_finite
 from ..errors import ConfigError
+from ..io.athena import meshblock_edge
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class SurrogateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self, "surrogate")
         checks = [
             (self.resolution >= 8 and self.resolution % 2 == 0, "resolution must be even and >= 8"),
             (self.snapshots >= 1, "snapshots must be >= 1"),
@@ -150,8 +153,7 @@ class SurrogateConfig:
     @property
     def block(self) -> int:
         """MeshBlock edge actually used: the largest divisor of the resolution <= ``meshblock``."""
-        return max(b for b in range(1, min(self.meshblock, self.resolution) + 1)
-                   if self.resolution % b == 0)
+        return meshblock_edge(self.resolution, self.meshblock)
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys), the form stored in file attributes."""

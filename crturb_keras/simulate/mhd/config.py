@@ -12,7 +12,9 @@ import json
 import math
 from dataclasses import dataclass
 
+from ...checks import check_finite
 from ...errors import ConfigError
+from ...io.athena import meshblock_edge
 
 #: Fixed energy-injection rate per unit volume that keeps M_s at the target, in units of
 #: ``rho0 (M c_s)**3 / L``; measured on this solver at 32^3 (0.49 for M_s = 0.5, beta = 10). It is only the
@@ -92,10 +94,8 @@ class MHDConfig:
     meshblock: int = 32
 
     def __post_init__(self) -> None:
-        numbers = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                   if isinstance(getattr(self, f.name), float)}
-        checks = [(math.isfinite(v), f"{k} must be finite") for k, v in numbers.items()]
-        checks += [
+        check_finite(self, "MHD")
+        checks = [
             (self.resolution >= 8 and self.resolution % 2 == 0, "resolution must be even and >= 8"),
             (self.mach > 0, "mach must be > 0"),
             (self.beta > 0, "beta must be > 0"),
@@ -140,8 +140,7 @@ class MHDConfig:
     @property
     def block(self) -> int:
         """MeshBlock edge actually written: the largest divisor of the resolution <= ``meshblock``."""
-        return max(b for b in range(1, min(self.meshblock, self.resolution) + 1)
-                   if self.resolution % b == 0)
+        return meshblock_edge(self.resolution, self.meshblock)
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys), the form stored in file attributes and checkpoints."""
