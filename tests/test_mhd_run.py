@@ -109,7 +109,7 @@ def test_solver_outputs_go_through_prepare_and_the_pipeline(tmp_path):
     """Two runs with different beta, named as classes, are prepared (buffered split along x1)
     and read back by make_dataset without any conversion."""
     for name, beta in (("MHD", 10.0), ("MHD_beta1", 1.0)):
-        simulate_mhd(MHDConfig(resolution=32, k_max=3, t_start=0.3, dt_output=0.1, outputs=2,
+        simulate_mhd(MHDConfig(resolution=32, k_max=3, t_start=0.1, dt_output=0.05, outputs=2,
                                beta=beta, dedt=0.3), tmp_path / "sim", name=name)
     prep = prepare(discover_sources([str(tmp_path / "sim")]), tmp_path / "prep",
                    PrepareConfig(tile=16, buffer="2"), progress=False)
