@@ -42,6 +42,7 @@ SCRIPT = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, backend, setup, tolerance", [
     ("mirrored", "tensorflow", """
     import tensorflow as tf

@@ -210,6 +210,7 @@ def test_command_line_jobs(prepared, tmp_path, capsys):
         assert hdul["EC"].header["CTYPE1"] == "RA---CAR" and hdul["EC"].data.shape == (32, 48)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_models_train_on_every_backend(prepared, backend):
     pytest.importorskip(backend)

@@ -80,6 +80,7 @@ def test_local_search_retrains_and_reports(data, tmp_path, capsys):
     assert "holds a different search" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_search_resumes_after_interruption(data, tmp_path):
     out = tmp_path / "resume"
     command = [sys.executable, "-m", "pipelines.tune", "--data", str(data), "--tuner", "random",
@@ -135,6 +136,7 @@ def _oracle_state(out: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_run_every_trial_once(data, tmp_path):
     out = tmp_path / "dist" / "tune"
     out.parent.mkdir()
@@ -149,6 +151,7 @@ def test_chief_and_two_workers_run_every_trial_once(data, tmp_path):
         assert "no trials left" in (out.parent / f"worker{i}.log").read_text()
 
 
+@pytest.mark.slow
 def test_losing_a_worker_does_not_lose_the_search(data, tmp_path):
     out = tmp_path / "lost" / "tune"
     out.parent.mkdir()
@@ -181,6 +184,7 @@ class _Crashing(CrturbHyperModel):
         return super().fit(hp, model, *args, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad, all_fail", [((4, 8), True), ((4,), False)])
 def test_failed_trials_are_reported_not_hidden(data, tmp_path, bad, all_fail):
     space = spaces.apply_overrides(spaces.default_space("classify"),
