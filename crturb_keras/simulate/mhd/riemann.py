@@ -44,25 +44,25 @@ def _physical(d, vn, vt1, vt2, bt1, bt2, bn, cs2):
     return u, f
 
 
-def _wave_speeds(left, right, bn, cs2):
+def _outer_waves(left, right, bn, cs2):
+    """Fastest left- and right-going speeds (Davis estimates on the fast speed), and the
+    conserved states and fluxes of both sides."""
     dl, vnl, _, _, bt1l, bt2l = left
     dr, vnr, _, _, bt1r, bt2r = right
     cfl = fast_speed(dl, bn, bt1l, bt2l, cs2)
     cfr = fast_speed(dr, bn, bt1r, bt2r, cs2)
-    return jnp.minimum(vnl - cfl, vnr - cfr), jnp.maximum(vnl + cfl, vnr + cfr)
+    sl = jnp.minimum(vnl - cfl, vnr - cfr)
+    sr = jnp.maximum(vnl + cfl, vnr + cfr)
+    return sl, sr, _physical(*left, bn, cs2), _physical(*right, bn, cs2)
 
 
 def hlle(dl, vnl, vt1l, vt2l, bt1l, bt2l, dr, vnr, vt1r, vt2r, bt1r, bt2r, bn, cs,
          density_floor=1e-6) -> Fluxes:
     """HLLE flux: one averaged state between the fastest left- and right-going waves."""
-    cs2 = cs * cs
-    left = (dl, vnl, vt1l, vt2l, bt1l, bt2l)
-    right = (dr, vnr, vt1r, vt2r, bt1r, bt2r)
-    sl, sr = _wave_speeds(left, right, bn, cs2)
+    sl, sr, (ul, fl), (ur, fr) = _outer_waves((dl, vnl, vt1l, vt2l, bt1l, bt2l),
+                                              (dr, vnr, vt1r, vt2r, bt1r, bt2r), bn, cs * cs)
     sl = jnp.minimum(sl, 0.0)
     sr = jnp.maximum(sr, 0.0)
-    ul, fl = _physical(*left, bn, cs2)
-    ur, fr = _physical(*right, bn, cs2)
     inverse = 1.0 / (sr - sl)
     return tuple((sr * a - sl * b + sl * sr * (r - l)) * inverse
                  for a, b, l, r in zip(fl, fr, ul, ur))
@@ -71,12 +71,9 @@ def hlle(dl, vnl, vt1l, vt2l, bt1l, bt2l, dr, vnr, vt1r, vt2r, bt1r, bt2r, bn, c
 def hlld(dl, vnl, vt1l, vt2l, bt1l, bt2l, dr, vnr, vt1r, vt2r, bt1r, bt2r, bn, cs,
          density_floor=1e-6) -> Fluxes:
     """Isothermal HLLD flux (Mignone 2007): fast waves, Alfven waves and one central state."""
-    cs2 = cs * cs
     left = (dl, vnl, vt1l, vt2l, bt1l, bt2l)
     right = (dr, vnr, vt1r, vt2r, bt1r, bt2r)
-    sl, sr = _wave_speeds(left, right, bn, cs2)
-    ul, fl = _physical(*left, bn, cs2)
-    ur, fr = _physical(*right, bn, cs2)
+    sl, sr, (ul, fl), (ur, fr) = _outer_waves(left, right, bn, cs * cs)
     inverse = 1.0 / (sr - sl)
     # HLL averages of density and normal momentum and their fluxes (Mignone eqs. 15, 17);
     # the normal velocity of the star region is the HLL mass flux over the HLL density.
