@@ -326,7 +326,7 @@ def test_stale_temporaries_of_dead_processes_are_removed_on_the_next_run(tmp_pat
     (tmp_path / f".prep.tmp-{dead}" / "train").mkdir(parents=True)
     (tmp_path / f".prep.tmp-{dead}" / "train" / "x.npy").write_bytes(b"half")
     (tmp_path / f".prep.tmp-{alive}").mkdir()
-    (tmp_path / f".prep.lock").write_text(str(dead))
+    (tmp_path / ".prep.lock").write_text(str(dead))
     assert prepare_cli.cli(["--source", str(tmp_path / "in"), "--out", str(out),
                             "--tile", "16"]) == 0
     assert load_manifest(out)["counts"]["train"]["slice"]["MHD"] > 0

@@ -101,6 +101,8 @@ def test_cli_runs_reports_statistics_and_refuses_bad_flags(tmp_path, capsys):
     assert cli(args) == 0
     assert "reused" in capsys.readouterr().out
     assert cli(["--solver", "mhd", "--out", str(tmp_path / "x"), "--cfl", "0.9"]) == 2
+    assert cli(["--solver", "mhd", "--out", str(tmp_path / "x"), "--name", "../escape"]) == 2
+    assert not (tmp_path / "escape").exists()
     assert cli(["--solver", "mhd", "--out", str(tmp_path / "x"), "--mach", "nan"]) == 2
     assert "cfl" in capsys.readouterr().err
 

@@ -34,6 +34,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..._version import __version__
+from ...checks import safe_name
 from ...errors import ConfigError, CrturbError
 from ...io.athena import write_athdf
 from ...io.atomic import atomic_path
@@ -284,11 +285,11 @@ def simulate_mhd(
     Raises
     ------
     ConfigError
-        If the folder holds a different run.
+        If the folder holds a different run, or ``name`` is not a safe folder name.
     SimulationError
         If the solution becomes non-finite.
     """
-    folder = Path(out_dir) / name
+    folder = Path(out_dir) / safe_name(name, "--name", error=ConfigError)
     files = [output_path(folder, i) for i in range(config.outputs)]
     history_path = folder / f"{STEM}.hst"
     if _check_folder(folder, config):
