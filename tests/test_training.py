@@ -255,3 +255,21 @@ def test_models_train_on_every_backend(prepared, backend):
     assert used == backend
     for name, values in losses.items():
         assert values[-1] < values[0], f"{name} loss did not decrease on {backend}: {values}"
+
+
+def test_readme_main_command_flags_and_rerun(prepared, tmp_path, capsys):
+    """README's main training command (``--skip-existing --evaluate --export``) trains, scores
+    on the test split and exports in one go; run again it reuses the finished run (no training,
+    the model file untouched) and still prints the test scores and the SavedModel."""
+    run = tmp_path / "classify"
+    args = ["--data", str(prepared / "prep"), "--out", str(run), "--skip-existing", "--evaluate",
+            "--export", "--epochs", "1", "--depth", "2", "--base-filters", "4", "--quiet"]
+    assert train_cli.cli(args) == 0
+    first = capsys.readouterr().out
+    assert "test slices" in first and (run / "saved_model" / "saved_model.pb").exists()
+    assert json.loads((run / "metrics.json").read_text())
+    stamp = (run / "model.keras").stat().st_mtime_ns
+    assert train_cli.cli(args) == 0
+    second = capsys.readouterr().out
+    assert "training skipped" in second and "test slices" in second and "SavedModel" in second
+    assert (run / "model.keras").stat().st_mtime_ns == stamp
