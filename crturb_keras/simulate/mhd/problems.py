@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from .diagnostics import cell_field
 from .scheme import State
 
 #: Wave frame background of the linear-wave tests (Athena++'s choice): rho = 1, B = (1, sqrt 2, 1/2).
@@ -181,9 +182,7 @@ def state_error(state: State, reference: State) -> float:
     """RMS over variables of the mean absolute error of ``rho``, momentum and cell-centred field
     (the Athena++ linear-wave error norm)."""
     def columns(s: State):
-        b = np.asarray(s.b)
-        bcc = [0.5 * (b[d] + np.roll(b[d], -1, axis=2 - d)) for d in range(3)]
-        return [np.asarray(s.rho)] + list(np.asarray(s.mom)) + bcc
+        return [np.asarray(s.rho)] + list(np.asarray(s.mom)) + list(cell_field(np.asarray(s.b)))
 
     errors = [np.mean(np.abs(a - r)) for a, r in zip(columns(state), columns(reference))]
     return float(np.sqrt(np.sum(np.square(errors))))
