@@ -1,15 +1,19 @@
-"""Simulate MHD turbulence boxes and write them as Athena++ ``.athdf`` files.
+"""Simulate MHD + cosmic-ray turbulence boxes of the five transport classes as Athena++ ``.athdf``.
 
+    python -m pipelines.simulate --out data/mhd --resolution 32
+    python -m pipelines.simulate --classes MHD,CR_Streaming --beta 1 --vmax 20
     python -m pipelines.simulate --solver surrogate --out data/surrogate --resolution 64
-    python -m pipelines.simulate --solver mhd --out data/mhd --resolution 32 --mach 0.5 --beta 10
 
-``--solver surrogate`` (default) draws the fast Gaussian-field surrogate of the five classes
-(``OUT/<class>/cr.out1.<NNNNN>.athdf``). ``--solver mhd`` runs the driven isothermal MHD solver
-(VL2 + PLM + HLLD + constrained transport, JAX) into ``OUT/<name>/``: outputs from ``t_start`` on
-every ``dt_output``, a history file ``cr.hst`` and ``history.png``; a killed run resumes from its
-checkpoint. Both write ``OUT/summary.json`` (configuration and measured statistics) and
-``OUT/overview.png``. A re-run with the same flags reuses finished files; different flags on the
-same folder are refused. ``--solver mhd --help`` lists the solver's flags.
+``--solver mhd`` (default) runs the driven isothermal MHD solver with two-moment cosmic rays
+(VL2 + PLM + HLLD + constrained transport; Jiang & Oh 2018 CR transport; JAX) once per class
+into ``OUT/<class>/``: outputs from ``t_start`` on every ``dt_output``, a history file ``cr.hst``
+and ``history.png``; a killed run resumes from its checkpoint. Each class is a preset of the CR
+flags (``--cr-pressure-ratio``, ``--kappa-par``, ``--streaming``); giving one of those flags
+overrides it for every class. ``--solver surrogate`` draws the fast Gaussian-field surrogate
+(a test fixture, not physics). Both write ``OUT/summary.json`` (configuration and measured
+statistics) and ``OUT/overview.png``. A re-run with the same flags reuses finished files;
+different flags on the same folder are refused. ``--solver surrogate --help`` lists the
+surrogate's flags.
 """
 
 from __future__ import annotations
@@ -29,27 +33,34 @@ from crturb_keras.plots import plot_surrogate_overview
 from crturb_keras.simulate import SurrogateConfig, resolve_classes, simulate
 from crturb_keras.simulate.stats import box_statistics, turbulence_statistics
 
-from ._cli import add_config_arguments, config_from_args, run
+from ._cli import _boolean, add_config_arguments, config_from_args, run
 
-SOLVERS = ("surrogate", "mhd")
+SOLVERS = ("mhd", "surrogate")
 MHD_FIELDS = ["rho", "vel1", "vel2", "vel3", "Bcc1", "Bcc2", "Bcc3"]
+#: Solver flags that each class preset sets unless given explicitly.
+PRESET_FLAGS = ("cr_pressure_ratio", "kappa_par", "streaming")
 
 
-def build_parser(solver: str = "surrogate") -> argparse.ArgumentParser:
+def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.simulate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--solver", choices=SOLVERS, default="surrogate",
-                        help="surrogate (fast Gaussian fields) or mhd (the MHD solver)")
+    parser.add_argument("--solver", choices=SOLVERS, default="mhd",
+                        help="mhd (the MHD + cosmic-ray solver, default) or surrogate (fast "
+                             "Gaussian fields, a test fixture)")
     parser.add_argument("--out", default=f"data/{solver}", help="output folder (default: %(default)s)")
+    parser.add_argument("--classes", default="all",
+                        help="'all' or comma-separated class names (default: %(default)s)")
     if solver == "mhd":
         from crturb_keras.simulate.mhd import MHDConfig
 
-        parser.add_argument("--name", default="MHD",
-                            help="class name: the run's sub-folder (default: %(default)s)")
-        add_config_arguments(parser, MHDConfig)
+        add_config_arguments(parser, MHDConfig, skip=PRESET_FLAGS)
+        parser.add_argument("--cr-pressure-ratio", type=float, default=None,
+                            help="initial P_c / P_g (default: the class preset, 0 or 1)")
+        parser.add_argument("--kappa-par", type=float, default=None,
+                            help="CR diffusivity along B in L c_s (default: the class preset)")
+        parser.add_argument("--streaming", type=_boolean, default=None,
+                            help="CR streaming true/false (default: the class preset)")
     else:
-        parser.add_argument("--classes", default="all",
-                            help="'all' or comma-separated class names (default: %(default)s)")
         add_config_arguments(parser, SurrogateConfig)
     return parser
 
@@ -94,43 +105,66 @@ def main_surrogate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main_mhd(args: argparse.Namespace) -> int:
-    from crturb_keras.simulate.mhd import MHDConfig, simulate_mhd
+def _run_class(config, out_dir: Path, name: str):
+    from crturb_keras.simulate.mhd import simulate_mhd
 
-    config = config_from_args(MHDConfig, args)
-    out_dir = Path(args.out)
-    with tqdm(total=round(config.t_end, 6), desc=f"mhd {args.name} {config.resolution}^3",
+    with tqdm(total=round(config.t_end, 6), desc=f"{name} {config.resolution}^3",
               unit="t", file=sys.stderr, bar_format="{l_bar}{bar}| t={n:.2f}/{total:g} "
               "[{elapsed}<{remaining}{postfix}]") as bar:
         def advance(report) -> None:
             if report.resumed_from is not None:
-                bar.write(f"resuming {args.name} from its checkpoint at t = {report.resumed_from:.3f}")
+                bar.write(f"resuming {name} from its checkpoint at t = {report.resumed_from:.3f}")
             bar.n = round(min(report.time, config.t_end), 6)
             if report.zone_cycles_per_second:
                 bar.set_postfix_str(f"{report.steps} steps, "
                                     f"{report.zone_cycles_per_second:.2e} zone-cycles/s", refresh=False)
             bar.refresh()
 
-        result = simulate_mhd(config, out_dir, args.name, progress=advance)
-    snaps = [read_athdf(p, MHD_FIELDS) for p in result.files]
-    stats = {args.name: turbulence_statistics(snaps, config.sound_speed)}
-    _write_summary(out_dir, config.to_json(), stats, {args.name: result.files})
-    plot_surrogate_overview({args.name: snaps[0]}, out_dir / "overview.png")
-    if result.reused:
-        print(f"{args.name}: reused the finished run in {result.folder}")
-    else:
-        resumed = (f", resumed from t = {result.resumed_from:.3f}"
-                   if result.resumed_from is not None else "")
-        print(f"{args.name}: {len(result.files)} output(s) in {result.folder} ({result.steps} steps, "
-              f"{result.wall_seconds:.0f} s, {result.zone_cycles_per_second:.3g} zone-cycles/s"
-              f"{resumed}; injection rate {result.dedt:.4g})")
+        return simulate_mhd(config, out_dir, name, progress=advance)
+
+
+def main_mhd(args: argparse.Namespace) -> int:
+    from crturb_keras.simulate.mhd import MHDConfig
+    from crturb_keras.simulate.mhd.presets import preset_config, resolve_preset_classes
+
+    explicit = {k: getattr(args, k) for k in PRESET_FLAGS if getattr(args, k) is not None}
+    base = config_from_args(MHDConfig, args, **{k: getattr(MHDConfig(), k) for k in PRESET_FLAGS})
+    classes = resolve_preset_classes(args.classes)
+    configs = {name: preset_config(name, base, **explicit) for name in classes}
+    out_dir = Path(args.out)
+    results, stats, firsts = {}, {}, {}
+    for name, config in configs.items():
+        result = results[name] = _run_class(config, out_dir, name)
+        if result.reused:
+            print(f"{name}: reused the finished run in {result.folder}")
+        else:
+            resumed = (f", resumed from t = {result.resumed_from:.3f}"
+                       if result.resumed_from is not None else "")
+            print(f"{name}: {len(result.files)} output(s) in {result.folder} ({result.steps} steps, "
+                  f"{result.wall_seconds:.0f} s, {result.zone_cycles_per_second:.3g} "
+                  f"zone-cycles/s{resumed}; injection rate {result.dedt:.4g})")
+        fields = MHD_FIELDS + (["Ec"] if config.cosmic_rays else [])
+        snaps = [read_athdf(p, fields) for p in result.files]
+        stats[name] = turbulence_statistics(snaps, config.sound_speed)
+        stats[name]["max_signal_over_vmax"] = result.max_signal_speed / config.vmax
+        firsts[name] = snaps[0]
+    summary = {"base": json.loads(base.to_json()), "explicit": explicit,
+               "classes": {n: json.loads(c.to_json()) for n, c in configs.items()}}
+    _write_summary(out_dir, json.dumps(summary), stats,
+                   {n: r.files for n, r in results.items()})
+    plot_surrogate_overview(firsts, out_dir / "overview.png")
     print(f"{'class':<18} {'M_s':>6} {'M_A':>6} {'beta':>6} {'sigma(ln rho)':>13} {'slope':>7} "
-          f"{'anisotropy':>10}")
+          f"{'anisotropy':>10} {'P_c/P_g':>8}")
     for name, s in stats.items():
         print(f"{name:<18} {s['mach_sonic']:6.3f} {s['mach_alfven']:6.3f} {s['beta']:6.2f} "
-              f"{s['sigma_ln_rho']:13.3f} {s['slope']:7.2f} {s['anisotropy']:10.2f}")
-    print(f"history: {result.history}; summary: {out_dir / 'summary.json'}; "
-          f"figures: {out_dir / 'overview.png'}, {result.folder / 'history.png'}")
+              f"{s['sigma_ln_rho']:13.3f} {s['slope']:7.2f} {s['anisotropy']:10.2f} "
+              f"{s['pc_over_pg']:8.3f}")
+    cr_runs = [n for n, c in configs.items() if c.cosmic_rays]
+    if cr_runs:
+        worst = max(stats[n]["max_signal_over_vmax"] for n in cr_runs)
+        print(f"fastest signal speed / vmax over the CR runs: {worst:.2f} (must stay below 1)")
+    print(f"summary: {out_dir / 'summary.json'}; figures: {out_dir / 'overview.png'} and "
+          f"OUT/<class>/history.png")
     return 0
 
 
@@ -141,7 +175,7 @@ def main(args: argparse.Namespace) -> int:
 def cli(argv: Sequence[str] | None = None) -> int:
     """Entry point (also used by the tests)."""
     first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--solver", choices=SOLVERS, default="surrogate")
+    first.add_argument("--solver", choices=SOLVERS, default="mhd")
     known, _ = first.parse_known_args(argv)
     return run(main, build_parser(known.solver), argv)
 

@@ -88,8 +88,9 @@ def test_surrogate_outputs_in_the_folder_are_not_overwritten(tmp_path):
 def test_cli_runs_reports_statistics_and_refuses_bad_flags(tmp_path, capsys):
     """``pipelines.simulate --solver mhd`` prints M_s, M_A, beta, sigma(ln rho), slope and
     anisotropy and writes summary.json and both figures; impossible flags give one line, exit 2."""
-    args = ["--solver", "mhd", "--out", str(tmp_path), "--resolution", "16", "--k-max", "3",
-            "--t-start", "0.2", "--dt-output", "0.1", "--outputs", "2", "--beta", "1"]
+    args = ["--solver", "mhd", "--classes", "MHD", "--out", str(tmp_path), "--resolution", "16",
+            "--k-max", "3", "--t-start", "0.2", "--dt-output", "0.1", "--outputs", "2",
+            "--beta", "1"]
     assert cli(args) == 0
     out = capsys.readouterr().out
     assert "M_s" in out and "anisotropy" in out
@@ -101,7 +102,7 @@ def test_cli_runs_reports_statistics_and_refuses_bad_flags(tmp_path, capsys):
     assert cli(args) == 0
     assert "reused" in capsys.readouterr().out
     assert cli(["--solver", "mhd", "--out", str(tmp_path / "x"), "--cfl", "0.9"]) == 2
-    assert cli(["--solver", "mhd", "--out", str(tmp_path / "x"), "--name", "../escape"]) == 2
+    assert cli(["--solver", "mhd", "--out", str(tmp_path / "x"), "--classes", "../escape"]) == 2
     assert not (tmp_path / "escape").exists()
     assert cli(["--solver", "mhd", "--out", str(tmp_path / "x"), "--mach", "nan"]) == 2
     assert "cfl" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from pipelines import convert, simulate
 
 from conftest import make_snapshot
 
-ARGS = ["--resolution", "16", "--snapshots", "2", "--meshblock", "8"]
+ARGS = ["--solver", "surrogate", "--resolution", "16", "--snapshots", "2", "--meshblock", "8"]
 
 
 def test_simulate_cli_writes_outputs_summary_and_figure(tmp_path, capsys):

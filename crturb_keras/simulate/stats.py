@@ -89,7 +89,8 @@ def turbulence_statistics(snapshots: Sequence[Snapshot], sound_speed: float = 1.
     (the same over the mean-field Alfven speed), ``beta`` (of the mean field), ``sigma_ln_rho``,
     ``slope`` (of ``ln rho`` slices normal to x1, as :func:`box_statistics`) and ``anisotropy``
     (``1/e`` correlation length of ``ln rho`` along x1 over the mean of x2 and x3: above 1 when
-    structures are elongated along the mean field).
+    structures are elongated along the mean field) and ``pc_over_pg`` (``<P_c> / <P_g>`` with
+    ``P_c = E_c / 3``; 0 for snapshots without ``Ec``).
     """
     rows = []
     for snap in snapshots:
@@ -108,5 +109,7 @@ def turbulence_statistics(snapshots: Sequence[Snapshot], sound_speed: float = 1.
             "sigma_ln_rho": float(log.std()),
             "slope": spectral_slope(*slice_spectrum(log), 3, log.shape[2] / 4),
             "anisotropy": l1 / (0.5 * (l2 + l3)),
+            "pc_over_pg": (float(snap["Ec"].mean(dtype=np.float64)) / 3.0
+                           / (sound_speed ** 2 * float(rho.mean())) if "Ec" in snap.fields else 0.0),
         })
     return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}

@@ -70,6 +70,20 @@ class MHDConfig:
         Wall-clock seconds between checkpoints of a running simulation.
     meshblock : int
         MeshBlock size of the written ``.athdf`` files (clipped to a divisor of the resolution).
+    cr_pressure_ratio : float
+        Initial CR to gas pressure ratio ``P_c / P_g`` (uniform ``E_c = 3 P_c``); 0 means no
+        cosmic rays (plain MHD).
+    vmax : float
+        Reduced speed of light ``V_m`` of the two-moment CR transport (``c_s``); it must exceed
+        every signal speed of the run (checked while running).
+    kappa_par, kappa_perp : float
+        CR diffusivities along and across the local field (``L c_s``); 0 means none (CRs
+        locked to the field lines / gas).
+    streaming : bool
+        CRs stream down their pressure gradient along the field at ``streaming_factor`` times
+        the local Alfven speed, losing energy ``v_st |b . grad P_c|`` to the gas.
+    streaming_factor : float
+        Streaming speed in units of the local Alfven speed.
     """
 
     resolution: int = 32
@@ -92,6 +106,12 @@ class MHDConfig:
     seed: int = 0
     checkpoint_interval: float = 60.0
     meshblock: int = 32
+    cr_pressure_ratio: float = 0.0
+    vmax: float = 10.0
+    kappa_par: float = 0.0
+    kappa_perp: float = 0.0
+    streaming: bool = False
+    streaming_factor: float = 1.0
 
     def __post_init__(self) -> None:
         check_finite(self, "MHD")
@@ -115,6 +135,10 @@ class MHDConfig:
             (self.seed >= 0, "seed must be >= 0"),
             (self.checkpoint_interval > 0, "checkpoint_interval must be > 0"),
             (self.meshblock >= 1, "meshblock must be >= 1"),
+            (self.cr_pressure_ratio >= 0, "cr_pressure_ratio must be >= 0 (0 = no cosmic rays)"),
+            (self.vmax > 0, "vmax must be > 0"),
+            (self.kappa_par >= 0 and self.kappa_perp >= 0, "kappa_par and kappa_perp must be >= 0"),
+            (self.streaming_factor > 0, "streaming_factor must be > 0"),
         ]
         bad = [message for ok, message in checks if not ok]
         if bad:
@@ -124,6 +148,16 @@ class MHDConfig:
     def b0(self) -> float:
         """Mean field along x1, ``sqrt(2 rho0 c_s**2 / beta)``."""
         return math.sqrt(2.0 * self.sound_speed ** 2 / self.beta)
+
+    @property
+    def cosmic_rays(self) -> bool:
+        """True when the run evolves cosmic rays (``cr_pressure_ratio > 0``)."""
+        return self.cr_pressure_ratio > 0
+
+    @property
+    def initial_ec(self) -> float:
+        """Initial uniform CR energy density ``3 (P_c / P_g) rho0 c_s**2``."""
+        return 3.0 * self.cr_pressure_ratio * self.sound_speed ** 2
 
     @property
     def t_end(self) -> float:

@@ -12,7 +12,8 @@ from .scheme import State
 
 #: Columns of the history file, in order (Athena++ style: time and dt first, then box sums/means).
 HISTORY_COLUMNS = ("time", "dt", "mass", "kinetic_energy", "magnetic_energy", "total_energy",
-                   "mach_sonic", "mach_alfven", "dedt", "injected_energy")
+                   "mach_sonic", "mach_alfven", "dedt", "injected_energy", "cr_energy",
+                   "cr_pressure_ratio", "max_signal_speed")
 
 
 def cell_field(b: np.ndarray) -> np.ndarray:
@@ -20,11 +21,13 @@ def cell_field(b: np.ndarray) -> np.ndarray:
     return np.stack([0.5 * (b[d] + np.roll(b[d], -1, axis=2 - d)) for d in range(3)])
 
 
-def box_means(state: State, sound_speed: float) -> dict[str, float]:
-    """Mass, kinetic and magnetic energy per unit volume, the isothermal total energy
+def box_means(state: State, sound_speed: float, ec=None) -> dict[str, float]:
+    """Mass, kinetic and magnetic energy per unit volume, the isothermal total energy of the gas
     ``<rho v**2 / 2 + B**2 / 2 + c_s**2 rho ln rho>`` (conserved by ideal isothermal MHD, so it
-    changes only by driving and dissipation), sonic Mach number (mass-weighted rms velocity over
-    ``c_s``) and Alfven Mach number (rms velocity over the mean-field Alfven speed)."""
+    changes only by driving, dissipation and exchange with CRs), sonic Mach number (mass-weighted
+    rms velocity over ``c_s``), Alfven Mach number (rms velocity over the mean-field Alfven
+    speed), the mean CR energy density ``<E_c>`` and ``<P_c> / <P_g>`` (0 without CRs ``ec``), and
+    the fastest signal speed (fast speed with the pressure of locked CRs, plus ``|v|``)."""
     rho = np.asarray(state.rho, np.float64)
     mom = np.asarray(state.mom, np.float64)
     bcc = cell_field(np.asarray(state.b, np.float64))
@@ -34,11 +37,17 @@ def box_means(state: State, sound_speed: float) -> dict[str, float]:
     v_rms = np.sqrt(2.0 * kinetic / mass)
     mean_field = np.linalg.norm(bcc.reshape(3, -1).mean(axis=1))
     v_alfven = mean_field / np.sqrt(mass)
+    ec = np.zeros_like(rho) if ec is None else np.asarray(ec, np.float64)
+    fast = np.sqrt(sound_speed ** 2 + (4.0 / 9.0 * ec + np.sum(bcc * bcc, axis=0)) / rho)
+    speed = np.sqrt(np.sum(mom * mom, axis=0)) / rho
     return {
         "mass": mass, "kinetic_energy": kinetic, "magnetic_energy": magnetic,
         "total_energy": kinetic + magnetic + sound_speed ** 2 * float(np.mean(rho * np.log(rho))),
         "mach_sonic": float(v_rms / sound_speed),
         "mach_alfven": float(v_rms / v_alfven) if v_alfven > 0 else float("inf"),
+        "cr_energy": float(ec.mean()),
+        "cr_pressure_ratio": float(ec.mean() / 3.0 / (sound_speed ** 2 * mass)),
+        "max_signal_speed": float(np.max(speed + fast)),
     }
 
 

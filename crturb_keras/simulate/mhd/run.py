@@ -2,16 +2,19 @@
 
 A run of one class writes, in ``out_dir/<name>/``:
 
-* ``cr.out1.<NNNNN>.athdf`` -- ``prim`` (rho, vel1..3) and ``B`` (Bcc1..3) at
+* ``cr.out1.<NNNNN>.athdf`` -- ``prim`` (rho, vel1..3, and with cosmic rays ``Ec`` and
+  ``Fc1..3`` = ``F_c / V_m`` as in Athena++'s CR module) and ``B`` (Bcc1..3) at
   ``t_start + i dt_output``, with the configuration in the file attributes (``MHDConfig``);
 * ``cr.hst`` -- Athena++-style history (time, dt, mass, kinetic and magnetic energy, M_s, M_A,
-  injection rate, injected energy), one row per chunk of ``HISTORY_INTERVAL``;
+  injection rate, injected energy, CR energy, ``P_c / P_g``, fastest signal speed), one row per
+  chunk of ``HISTORY_INTERVAL``;
 * ``history.png`` -- the history as a figure;
 * ``run.json`` -- the configuration and, once complete, ``"finished": true``;
 * ``checkpoint.npz`` -- the whole evolving state (written every ``checkpoint_interval`` wall
   seconds while running, removed at the end). A killed run resumes from it.
 
-A finished run is reused; a folder holding another configuration's run is refused.
+A finished run is reused; a folder holding another configuration's run is refused. A CR run
+whose fastest signal speed reaches the reduced speed of light ``vmax`` stops with an error.
 
 Energy injection: with ``dedt = 0`` ("auto") the rate starts from the calibrated estimate. During
 the warm-up it is reset every ``CONTROL_INTERVAL`` from the energy balance of the last
@@ -19,7 +22,9 @@ the warm-up it is reset every ``CONTROL_INTERVAL`` from the energy balance of th
 and since turbulent dissipation scales as ``M**3``, ``dedt = epsilon M_target**3 / <M**3>``. The
 first window starts at ``CONTROL_START`` (after the spin-up from rest); the last ends one crossing
 time ``L / (M c_s)`` before ``t_start``. From then on the rate is fixed, so all outputs come from
-turbulence driven at one constant rate, as in Athena++.
+turbulence driven at one constant rate, as in Athena++. The total energy is the gas's, so energy
+the gas hands to cosmic rays (damping, streaming losses) counts as dissipated: the rate is raised
+until the gas reaches the target Mach number whatever drains it.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ class MHDRunResult:
     wall_seconds: float
     zone_cycles_per_second: float
     dedt: float
+    max_signal_speed: float = 0.0
 
 
 @dataclass
@@ -114,22 +120,27 @@ def snapshot_of(carry: Carry, config: MHDConfig, name: str, dedt: float) -> Snap
     bcc = cell_field(np.asarray(carry.state.b, np.float64))
     fields = {"rho": rho.astype(np.float32)}
     fields.update({f"vel{c + 1}": (mom[c] / rho).astype(np.float32) for c in range(3)})
+    if carry.cr is not None:
+        fields["Ec"] = np.asarray(carry.cr.ec, np.float32)
+        fields.update({f"Fc{c + 1}": np.asarray(carry.cr.flux[c], np.float32) for c in range(3)})
     fields.update({f"Bcc{c + 1}": bcc[c].astype(np.float32) for c in range(3)})
     faces = np.linspace(0.0, 1.0, config.resolution + 1)
     attributes = {"SimulationClass": name, "MHDConfig": config.to_json(),
                   "InjectionRate": float(dedt), "CrturbVersion": __version__,
-                  "Solver": f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"}
+                  "Solver": f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"
+                  + (" + two-moment CRs (Jiang & Oh 2018)" if config.cosmic_rays else "")}
     return Snapshot(fields=fields, x1f=faces, x2f=faces, x3f=faces, time=float(carry.time),
                     cycle=int(carry.steps), attributes=attributes)
 
 
 def _record(loop: _Loop, config: MHDConfig, last_time: float, last_steps: int) -> None:
     carry = loop.carry
-    means = box_means(carry.state, config.sound_speed)
+    means = box_means(carry.state, config.sound_speed, carry.cr.ec if carry.cr else None)
     steps = int(carry.steps) - last_steps
     mean_dt = (float(carry.time) - last_time) / steps if steps else 0.0
     loop.history.append([float(carry.time), mean_dt] + [means[k] for k in HISTORY_COLUMNS[2:8]]
-                        + [loop.dedt, float(carry.injected)])
+                        + [loop.dedt, float(carry.injected)]
+                        + [means[k] for k in HISTORY_COLUMNS[10:]])
 
 
 def _control(loop: _Loop, config: MHDConfig) -> None:
@@ -181,6 +192,12 @@ def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]
                 f"{folder_name}: the solution became non-finite near t = {now:.4g}; lower --cfl "
                 f"or the driving (--dedt / --mach), or use --riemann hlle")
         _record(loop, config, now, steps)
+        signal = loop.history[-1][HISTORY_COLUMNS.index("max_signal_speed")]
+        if config.cosmic_rays and signal >= config.vmax:
+            raise SimulationError(
+                f"{folder_name}: the fastest signal speed {signal:.3g} c_s reached the reduced "
+                f"speed of light vmax = {config.vmax:g} near t = {float(loop.carry.time):.4g}; "
+                f"rerun with a larger --vmax")
         if config.dedt == 0 and float(loop.carry.time) >= next_control - 1e-12:
             next_control += CONTROL_INTERVAL
             now = float(loop.carry.time)
@@ -295,7 +312,8 @@ def simulate_mhd(
     if _check_folder(folder, config):
         stored = json.loads((folder / "run.json").read_text())
         return MHDRunResult(folder, files, history_path, True, None, stored.get("steps", 0),
-                            0.0, 0.0, stored.get("dedt", config.initial_dedt))
+                            0.0, 0.0, stored.get("dedt", config.initial_dedt),
+                            stored.get("max_signal_speed", 0.0))
     folder.mkdir(parents=True, exist_ok=True)
     _write_record(folder, config, False, {})
     solver = Solver(config)
@@ -330,9 +348,11 @@ def simulate_mhd(
     rate = timed[0] * config.resolution ** 3 / timed[1] if timed[1] > 0 else 0.0
     write_history(loop.history, history_path)
     plot_mhd_history(history_path, folder / "history.png", config)
+    signal = float(np.max(np.asarray(loop.history)[:, HISTORY_COLUMNS.index("max_signal_speed")]))
     _write_record(folder, config, True, {"steps": steps, "dedt": loop.dedt,
                                          "wall_seconds": seconds,
-                                         "zone_cycles_per_second": rate})
+                                         "zone_cycles_per_second": rate,
+                                         "max_signal_speed": signal})
     (folder / "checkpoint.npz").unlink(missing_ok=True)
     return MHDRunResult(folder, files, history_path, False, resumed_from, steps, seconds, rate,
-                        loop.dedt)
+                        loop.dedt, signal)

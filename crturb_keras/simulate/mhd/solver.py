@@ -3,7 +3,9 @@
 :class:`Solver` holds one configuration's compiled step. :meth:`Solver.advance` runs a whole
 chunk -- as many CFL-limited VL2 steps as reach a target time -- inside one ``lax.while_loop``,
 so there is no Python loop over steps or cells; the caller sees the state only between chunks
-(outputs, checkpoints, progress).
+(outputs, checkpoints, progress). With cosmic rays (``cr_pressure_ratio > 0``) each step is the
+coupled gas + two-moment CR step of :mod:`.cosmic_rays` and the time step also obeys the CR
+transport's Courant limit.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import MHDConfig
+from .cosmic_rays import CRParams, CRState, coupled_step, cr_time_step
 from .driving import apply_forcing, draw_modes, driving_shell, ou_update, velocity_pattern
 from .scheme import State, cfl_time_step, vl2_step
 
 
 class Carry(NamedTuple):
     """Everything that evolves: the MHD state, the driving modes and random key, the time, the
-    number of steps and the energy injected per unit volume so far."""
+    number of steps, the energy injected per unit volume so far and the CRs (None without)."""
 
     state: State
     modes: jnp.ndarray
@@ -30,6 +33,7 @@ class Carry(NamedTuple):
     time: jnp.ndarray
     steps: jnp.ndarray
     injected: jnp.ndarray
+    cr: CRState | None = None
 
 
 def enable_precision(precision: str) -> None:
@@ -50,6 +54,7 @@ class Numerics(NamedTuple):
     k_min: float
     k_max: float
     drive_slope: float
+    cosmic_rays: bool
 
     @classmethod
     def of(cls, config: MHDConfig) -> "Numerics":
@@ -62,6 +67,7 @@ class Forcing(NamedTuple):
     dedt: jnp.ndarray
     t_corr: jnp.ndarray
     solenoidal_weight: jnp.ndarray
+    cr: CRParams
 
 
 def _step(carry: Carry, t_target, forcing: Forcing, numerics: Numerics, driven: bool) -> Carry:
@@ -69,7 +75,13 @@ def _step(carry: Carry, t_target, forcing: Forcing, numerics: Numerics, driven: 
     dx = 1.0 / c.resolution
     dtype = carry.state.rho.dtype
     dt = jnp.minimum(cfl_time_step(carry.state, dx, c.sound_speed, c.cfl), t_target - carry.time)
-    state = vl2_step(carry.state, dt, dx, c.sound_speed, c.riemann, c.density_floor)
+    cr = carry.cr
+    if c.cosmic_rays:
+        dt = jnp.minimum(dt, cr_time_step(carry.state, dx, forcing.cr.vmax, c.cfl))
+        state, cr = coupled_step(carry.state, cr, dt, dx, c.sound_speed, forcing.cr, c.riemann,
+                                 c.density_floor)
+    else:
+        state = vl2_step(carry.state, dt, dx, c.sound_speed, c.riemann, c.density_floor)
     modes, key, injected = carry.modes, carry.key, carry.injected
     if driven:
         shell = driving_shell(c.resolution, c.k_min, c.k_max, c.drive_slope)
@@ -80,7 +92,7 @@ def _step(carry: Carry, t_target, forcing: Forcing, numerics: Numerics, driven: 
         state = State(state.rho, mom, state.b)
         key = jax.random.key_data(key)
         injected = injected + added
-    return Carry(state, modes, key, carry.time + dt, carry.steps + 1, injected)
+    return Carry(state, modes, key, carry.time + dt, carry.steps + 1, injected, cr)
 
 
 @partial(jax.jit, static_argnames=("numerics", "driven"))
@@ -125,14 +137,34 @@ class Solver:
         b = jnp.zeros((3, n, n, n), self.dtype).at[0].set(self.config.b0)
         return State(rho, jnp.zeros((3, n, n, n), self.dtype), b)
 
-    def start(self, state: State | None = None) -> Carry:
-        """Carry at ``t = 0`` from ``state`` (default: uniform) with fresh driving modes."""
+    def uniform_cosmic_rays(self) -> CRState | None:
+        """Uniform ``E_c = 3 (P_c / P_g) rho0 c_s**2`` with zero flux (None without CRs)."""
+        if not self.config.cosmic_rays:
+            return None
+        n = self.config.resolution
+        return CRState(jnp.full((n, n, n), self.config.initial_ec, self.dtype),
+                       jnp.zeros((3, n, n, n), self.dtype))
+
+    def start(self, state: State | None = None, cr: CRState | None = None) -> Carry:
+        """Carry at ``t = 0`` from ``state`` and ``cr`` (default: uniform) with fresh driving
+        modes."""
         key, draw = jax.random.split(jax.random.key(self.config.seed))
         state = state if state is not None else self.uniform_state()
         state = State(*(jnp.asarray(x, self.dtype) for x in state))
+        if self.config.cosmic_rays:
+            cr = CRState(*(jnp.asarray(x, self.dtype) for x in (cr or self.uniform_cosmic_rays())))
+        else:
+            cr = None
         modes = draw_modes(draw, self.shell, self.config.solenoidal_weight, self.dtype)
         zero = jnp.zeros((), self.dtype)
-        return Carry(state, modes, jax.random.key_data(key), zero, jnp.zeros((), jnp.int32), zero)
+        return Carry(state, modes, jax.random.key_data(key), zero, jnp.zeros((), jnp.int32), zero,
+                     cr)
+
+    def cr_params(self) -> CRParams:
+        """The CR transport parameters as traced scalars."""
+        c = self.config
+        return CRParams(*(jnp.asarray(v, self.dtype) for v in (
+            c.vmax, c.kappa_par, c.kappa_perp, c.streaming_factor if c.streaming else 0.0)))
 
     def advance(self, carry: Carry, t_target: float, dedt: float = 0.0,
                 max_steps: int = 1_000_000) -> Carry:
@@ -141,7 +173,7 @@ class Solver:
         ``dedt`` is the energy injection rate per unit volume (ignored when not driven).
         """
         forcing = Forcing(*(jnp.asarray(v, self.dtype) for v in (
-            dedt, self.config.t_corr, self.config.solenoidal_weight)))
+            dedt, self.config.t_corr, self.config.solenoidal_weight)), self.cr_params())
         return _advance(carry, jnp.asarray(t_target, self.dtype), forcing,
                         jnp.asarray(max_steps, jnp.int32), numerics=self.numerics,
                         driven=self.driven)
@@ -150,15 +182,20 @@ class Solver:
 def to_numpy(carry: Carry) -> dict[str, np.ndarray]:
     """Plain arrays of a carry (for checkpoints)."""
     state = carry.state
-    return {"rho": np.asarray(state.rho), "mom": np.asarray(state.mom), "b": np.asarray(state.b),
-            "modes": np.asarray(carry.modes), "key": np.asarray(carry.key),
-            "time": np.asarray(carry.time), "steps": np.asarray(carry.steps),
-            "injected": np.asarray(carry.injected)}
+    arrays = {"rho": np.asarray(state.rho), "mom": np.asarray(state.mom), "b": np.asarray(state.b),
+              "modes": np.asarray(carry.modes), "key": np.asarray(carry.key),
+              "time": np.asarray(carry.time), "steps": np.asarray(carry.steps),
+              "injected": np.asarray(carry.injected)}
+    if carry.cr is not None:
+        arrays.update(ec=np.asarray(carry.cr.ec), cr_flux=np.asarray(carry.cr.flux))
+    return arrays
 
 
 def from_numpy(arrays: dict[str, np.ndarray], dtype) -> Carry:
     """Inverse of :func:`to_numpy`."""
     state = State(*(jnp.asarray(arrays[k], dtype) for k in ("rho", "mom", "b")))
+    cr = (CRState(jnp.asarray(arrays["ec"], dtype), jnp.asarray(arrays["cr_flux"], dtype))
+          if "ec" in arrays else None)
     return Carry(state, jnp.asarray(arrays["modes"]), jnp.asarray(arrays["key"]),
                  jnp.asarray(arrays["time"], dtype), jnp.asarray(arrays["steps"], jnp.int32),
-                 jnp.asarray(arrays["injected"], dtype))
+                 jnp.asarray(arrays["injected"], dtype), cr)
