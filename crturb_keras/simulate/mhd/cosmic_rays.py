@@ -115,6 +115,12 @@ def _normal_sigma(c: _Coupling, d: int) -> jnp.ndarray:
         b2 * c.sigma_perp + (1.0 - b2) * c.sigma_par, 1e-30)
 
 
+def _hll(speeds, u_left, u_right, f_left, f_right):
+    """HLL flux between the wave speeds ``s_left <= 0 <= s_right`` (with ``1 / (s_R - s_L)``)."""
+    s_left, s_right, inverse = speeds
+    return (s_right * f_left - s_left * f_right + s_left * s_right * (u_right - u_left)) * inverse
+
+
 def _transport(cr: CRState, vel: list, c: _Coupling, sound: jnp.ndarray, dx: float, vmax,
                linear: bool):
     """Flux divergences ``(dE, df)`` of the hyperbolic transport (HLL, optical-depth-reduced
@@ -131,21 +137,16 @@ def _transport(cr: CRState, vel: list, c: _Coupling, sound: jnp.ndarray, dx: flo
         v_left, v_right = down(vel[d], d), vel[d]
         s_left = jnp.minimum(jnp.minimum(v_left, v_right) - v_diff, 0.0)
         s_right = jnp.maximum(jnp.maximum(v_left, v_right) + v_diff, 0.0)
-        inverse = 1.0 / jnp.maximum(s_right - s_left, 1e-30)
-
-        def hll(u_left, u_right, f_left, f_right):
-            return (s_right * f_left - s_left * f_right
-                    + s_left * s_right * (u_right - u_left)) * inverse
-
+        speeds = (s_left, s_right, 1.0 / jnp.maximum(s_right - s_left, 1e-30))
         e_l, e_r = _faces(cr.ec, d, linear)
         n_l, n_r = _faces(cr.flux[d], d, linear)
-        flux_e = hll(e_l, e_r, vmax * n_l, vmax * n_r)
-        flux_n = hll(n_l, n_r, vmax * e_l / 3.0, vmax * e_r / 3.0)
+        flux_e = _hll(speeds, e_l, e_r, vmax * n_l, vmax * n_r)
+        flux_n = _hll(speeds, n_l, n_r, vmax * e_l / 3.0, vmax * e_r / 3.0)
         d_ec = d_ec - (up(flux_e, d) - flux_e) / dx
         d_flux[d] = d_flux[d] - (up(flux_n, d) - flux_n) / dx
         for t in ((d + 1) % 3, (d + 2) % 3):
             t_l, t_r = _faces(cr.flux[t], d, linear)
-            flux_t = hll(t_l, t_r, 0.0, 0.0)
+            flux_t = _hll(speeds, t_l, t_r, 0.0, 0.0)
             d_flux[t] = d_flux[t] - (up(flux_t, d) - flux_t) / dx
     return d_ec, jnp.stack(d_flux)
 

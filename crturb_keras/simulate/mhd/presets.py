@@ -33,11 +33,11 @@ from .config import MHDConfig
 
 #: Settings of each class on top of the shared configuration.
 CLASS_PRESETS: dict[str, dict] = {
-    "MHD": dict(cr_pressure_ratio=0.0, kappa_par=0.0, streaming=False),
-    "CR_Advect": dict(cr_pressure_ratio=1.0, kappa_par=0.0, streaming=False),
-    "CR_Diff_Fiducial": dict(cr_pressure_ratio=1.0, kappa_par=0.1, streaming=False),
-    "CR_Diff100": dict(cr_pressure_ratio=1.0, kappa_par=10.0, streaming=False),
-    "CR_Streaming": dict(cr_pressure_ratio=1.0, kappa_par=0.0, streaming=True),
+    "MHD": {"cr_pressure_ratio": 0.0, "kappa_par": 0.0, "streaming": False},
+    "CR_Advect": {"cr_pressure_ratio": 1.0, "kappa_par": 0.0, "streaming": False},
+    "CR_Diff_Fiducial": {"cr_pressure_ratio": 1.0, "kappa_par": 0.1, "streaming": False},
+    "CR_Diff100": {"cr_pressure_ratio": 1.0, "kappa_par": 10.0, "streaming": False},
+    "CR_Streaming": {"cr_pressure_ratio": 1.0, "kappa_par": 0.0, "streaming": True},
 }
 #: Class names in their canonical order.
 PRESET_CLASSES: tuple[str, ...] = tuple(CLASS_PRESETS)

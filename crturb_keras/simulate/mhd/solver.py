@@ -19,7 +19,13 @@ import numpy as np
 
 from .config import MHDConfig
 from .cosmic_rays import CRParams, CRState, coupled_step, cr_time_step
-from .driving import apply_forcing, draw_modes, driving_shell, ou_update, velocity_pattern
+from .driving import (
+    apply_forcing,
+    draw_modes,
+    driving_shell,
+    ou_update,
+    velocity_pattern,
+)
 from .scheme import State, cfl_time_step, vl2_step
 
 
