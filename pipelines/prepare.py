@@ -65,8 +65,10 @@ def main(args: argparse.Namespace) -> int:
     existed = Path(args.out).exists()
     manifest = prepare(sources, args.out, config, workers=args.workers)
     verb = "reused the dataset prepared earlier from" if existed else "prepared"
+    split = ("whole runs per split" if config.split_by == "realization"
+             else f"buffer {manifest['buffer']['cells']} cells along {config.axis}")
     print(f"{verb} {len(sources)} snapshot(s) of {len(manifest['classes'])} class(es) in "
-          f"{args.out} (buffer {manifest['buffer']['cells']} cells along {config.axis})")
+          f"{args.out} ({split})")
     kinds = list(manifest["counts"]["train"])
     print(f"{'class':<18} " + " ".join(f"{s + '/' + k:>18}" for s in manifest["counts"]
                                          for k in kinds))

@@ -19,6 +19,7 @@ surrogate's flags.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from crturb_keras._version import __version__
 from crturb_keras.io.athena import read_athdf
+from crturb_keras.errors import ConfigError
 from crturb_keras.io.atomic import atomic_path
 from crturb_keras.plots import plot_surrogate_overview
 from crturb_keras.simulate import SurrogateConfig, resolve_classes, simulate
@@ -54,6 +56,11 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
         from crturb_keras.simulate.mhd import MHDConfig
 
         add_config_arguments(parser, MHDConfig, skip=PRESET_FLAGS)
+        parser.add_argument("--seeds", type=int, default=1,
+                            help="independent runs per class with seeds seed, seed+1, ... "
+                                 "(in OUT/<class>/seed<k>/ when more than one; prepare "
+                                 "--split-by realization then splits by run) "
+                                 "(default: %(default)s)")
         parser.add_argument("--cr-pressure-ratio", type=float, default=None,
                             help="initial P_c / P_g (default: the class preset, 0 or 1)")
         parser.add_argument("--kappa-par", type=float, default=None,
@@ -105,7 +112,7 @@ def main_surrogate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_class(config, out_dir: Path, name: str):
+def _run_class(config, out_dir: Path, name: str, run: str):
     from crturb_keras.simulate.mhd import simulate_mhd
 
     with tqdm(total=round(config.t_end, 6), desc=f"{name} {config.resolution}^3",
@@ -120,7 +127,7 @@ def _run_class(config, out_dir: Path, name: str):
                                     f"{report.zone_cycles_per_second:.2e} zone-cycles/s", refresh=False)
             bar.refresh()
 
-        return simulate_mhd(config, out_dir, name, progress=advance)
+        return simulate_mhd(config, out_dir, name, progress=advance, run=run)
 
 
 def main_mhd(args: argparse.Namespace) -> int:
@@ -129,29 +136,37 @@ def main_mhd(args: argparse.Namespace) -> int:
 
     explicit = {k: getattr(args, k) for k in PRESET_FLAGS if getattr(args, k) is not None}
     base = config_from_args(MHDConfig, args, **{k: getattr(MHDConfig(), k) for k in PRESET_FLAGS})
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     classes = resolve_preset_classes(args.classes)
     configs = {name: preset_config(name, base, **explicit) for name in classes}
     out_dir = Path(args.out)
-    results, stats, firsts = {}, {}, {}
+    files, stats, firsts = {}, {}, {}
     for name, config in configs.items():
-        result = results[name] = _run_class(config, out_dir, name)
-        if result.reused:
-            print(f"{name}: reused the finished run in {result.folder}")
-        else:
-            resumed = (f", resumed from t = {result.resumed_from:.3f}"
-                       if result.resumed_from is not None else "")
-            print(f"{name}: {len(result.files)} output(s) in {result.folder} ({result.steps} steps, "
-                  f"{result.wall_seconds:.0f} s, {result.zone_cycles_per_second:.3g} "
-                  f"zone-cycles/s{resumed}; injection rate {result.dedt:.4g})")
-        fields = MHD_FIELDS + (["Ec"] if config.cosmic_rays else [])
-        snaps = [read_athdf(p, fields) for p in result.files]
+        snaps, signal = [], 0.0
+        for k in range(args.seeds):
+            run = dataclasses.replace(config, seed=config.seed + k)
+            result = _run_class(run, out_dir, name, f"seed{run.seed}" if args.seeds > 1 else "")
+            label = f"{name} (seed {run.seed})"
+            if result.reused:
+                print(f"{label}: reused the finished run in {result.folder}")
+            else:
+                resumed = (f", resumed from t = {result.resumed_from:.3f}"
+                           if result.resumed_from is not None else "")
+                print(f"{label}: {len(result.files)} output(s) in {result.folder} "
+                      f"({result.steps} steps, {result.wall_seconds:.0f} s, "
+                      f"{result.zone_cycles_per_second:.3g} zone-cycles/s{resumed}; injection "
+                      f"rate {result.dedt:.4g})")
+            fields = MHD_FIELDS + (["Ec"] if config.cosmic_rays else [])
+            snaps += [read_athdf(p, fields) for p in result.files]
+            files.setdefault(name, []).extend(result.files)
+            signal = max(signal, result.max_signal_speed)
         stats[name] = turbulence_statistics(snaps, config.sound_speed)
-        stats[name]["max_signal_over_vmax"] = result.max_signal_speed / config.vmax
+        stats[name]["max_signal_over_vmax"] = signal / config.vmax
         firsts[name] = snaps[0]
-    summary = {"base": json.loads(base.to_json()), "explicit": explicit,
+    summary = {"base": json.loads(base.to_json()), "explicit": explicit, "seeds": args.seeds,
                "classes": {n: json.loads(c.to_json()) for n, c in configs.items()}}
-    _write_summary(out_dir, json.dumps(summary), stats,
-                   {n: r.files for n, r in results.items()})
+    _write_summary(out_dir, json.dumps(summary), stats, files)
     plot_surrogate_overview(firsts, out_dir / "overview.png")
     print(f"{'class':<18} {'M_s':>6} {'M_A':>6} {'beta':>6} {'sigma(ln rho)':>13} {'slope':>7} "
           f"{'anisotropy':>10} {'P_c/P_g':>8}")

@@ -4,13 +4,14 @@ refusal, the command line, and the outputs going through prepare and the tf.data
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crturb_keras.data.sources import discover_sources
 from crturb_keras.data.store import PrepareConfig, prepare
-from crturb_keras.errors import ConfigError
+from crturb_keras.errors import ConfigError, SplitError
 from crturb_keras.io.athena import read_athdf
 from crturb_keras.simulate.mhd import MHDConfig, evolve_snapshots, simulate_mhd
 from crturb_keras.simulate.mhd.diagnostics import read_history
@@ -175,3 +176,34 @@ def test_output_times_not_representable_in_float32_are_reached():
     snaps = list(evolve_snapshots(MHDConfig(resolution=8, k_max=3, t_start=0.02, dt_output=0.01,
                                             outputs=2, dedt=0.1)))
     assert [s.time for s in snaps] == pytest.approx([0.02, 0.03], rel=1e-6)
+
+
+def test_seeds_give_independent_runs_that_prepare_splits_whole(tmp_path, capsys):
+    """``simulate --seeds 3`` writes OUT/<class>/seed<k>/ from three driving seeds (different
+    boxes); ``prepare --split-by realization`` gives each run wholly to one split, so no run
+    (hence no correlated structure) is shared between train, val and test."""
+    args = ["--classes", "MHD", "--seeds", "3", "--out", str(tmp_path / "sim"),
+            "--resolution", "16", "--k-max", "3", "--t-start", "0.2", "--dt-output", "0.1",
+            "--outputs", "2", "--dedt", "0.3"]
+    assert cli(args) == 0
+    runs = sorted(p.name for p in (tmp_path / "sim" / "MHD").iterdir() if p.is_dir())
+    assert runs == ["seed0", "seed1", "seed2"]
+    last = [read_athdf(tmp_path / "sim" / "MHD" / r / "cr.out1.00001.athdf", ["rho"])["rho"]
+            for r in runs]
+    assert not np.array_equal(last[0], last[1]) and not np.array_equal(last[1], last[2])
+    sources = discover_sources([str(tmp_path / "sim")])
+    assert {s.class_name for s in sources} == {"MHD"}
+    manifest = prepare(sources, tmp_path / "prep",
+                       PrepareConfig(tile=16, split_by="realization"), progress=False)
+    run_of_split = {}
+    for entry, layout in zip(manifest["sources"], manifest["layouts"]):
+        (region,) = layout["regions"]
+        assert (region["start"], region["stop"]) == (0, 16)
+        folder = str(Path(entry["files"][0]["path"]).parent.name)
+        run_of_split.setdefault(region["split"], set()).add(folder)
+    assert run_of_split == {"train": {"seed0"}, "val": {"seed1"}, "test": {"seed2"}}
+    with pytest.raises(SplitError, match="--seeds"):
+        prepare(discover_sources([str(tmp_path / "sim" / "MHD" / "seed0" / "*.athdf"),
+                                  str(tmp_path / "sim" / "MHD" / "seed1" / "*.athdf")]),
+                tmp_path / "prep2", PrepareConfig(tile=16, split_by="realization"),
+                progress=False)

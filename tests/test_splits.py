@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crturb_keras.data.splits import (
-    Region, SplitLayout, autocorrelation_length, check_layout, split_regions)
+    Region, SplitLayout, autocorrelation_length, check_layout, realization_layouts, split_regions)
 from crturb_keras.errors import SplitError
 
 
@@ -69,3 +69,21 @@ def test_autocorrelation_length_of_known_fields():
     length = autocorrelation_length(smooth, "x1")
     assert 5.0 < length < 6.5
     assert autocorrelation_length(smooth, "x2") < 1.0
+
+
+def test_realizations_go_whole_to_one_split_by_class():
+    """Five runs of a class with shares (0.6, 0.2, 0.2) give 3 / 1 / 1 runs in name order; every
+    snapshot of a run lands in the same split with one region spanning the axis; too few runs
+    for a non-empty split is an error naming the fix."""
+    keys = [("A", f"run{i}") for i in (4, 0, 3, 1, 2)] + [("A", "run0"), ("B", "x"),
+                                                        ("B", "y"), ("B", "z")]
+    layouts = realization_layouts(keys, [16] * len(keys), (0.6, 0.2, 0.2))
+    split = {key: layout.regions[0].split for key, layout in zip(keys, layouts)}
+    assert [split[("A", f"run{i}")] for i in range(5)] == ["train"] * 3 + ["val", "test"]
+    assert [split[("B", r)] for r in "xyz"] == ["train", "val", "test"]
+    assert all(len(l.regions) == 1 and (l.regions[0].start, l.regions[0].stop) == (0, 16)
+               for l in layouts)
+    with pytest.raises(SplitError, match="--seeds"):
+        realization_layouts([("A", "a"), ("A", "b")], [16, 16])
+    only_train = realization_layouts([("A", "a")], [8], (1.0, 0.0, 0.0))
+    assert only_train[0].regions[0].split == "train"

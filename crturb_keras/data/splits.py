@@ -168,3 +168,51 @@ def autocorrelation_length(cube: np.ndarray, axis: str, threshold: float = math.
         return float(n // 2)
     lag = int(below[0])
     return float(lag - 1 + (acf[lag - 1] - threshold) / (acf[lag - 1] - acf[lag]))
+
+
+def realization_layouts(
+    keys: Sequence[tuple[str, str]],
+    lengths: Sequence[int],
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+) -> list[SplitLayout]:
+    """Give each independent realization (simulation run) of a class wholly to one split.
+
+    Boxes driven at large scales are only a few correlation lengths across, so buffered
+    regions along one axis leave almost nothing; independent runs (different driving seeds)
+    share no structure, so splitting by run needs no buffer at all.
+
+    Parameters
+    ----------
+    keys : sequence of (class, realization)
+        Per source: its class and the realization it belongs to (e.g. its run folder).
+    lengths : sequence of int
+        Per source: cells along the split axis (the single region spans all of them).
+    fractions : (train, val, test)
+        Shares of each class's realizations (sorted by name: first train, then val, then
+        test); a non-zero share gets at least one realization.
+
+    Raises
+    ------
+    SplitError
+        If a class has too few realizations for every non-empty split to get one.
+    """
+    fractions = tuple(float(f) for f in fractions)
+    by_class: dict[str, list[str]] = {}
+    for name, realization in keys:
+        by_class.setdefault(name, [])
+        if realization not in by_class[name]:
+            by_class[name].append(realization)
+    assignment: dict[tuple[str, str], str] = {}
+    for name, realizations in by_class.items():
+        realizations.sort()
+        total = len(realizations)
+        counts = [max(1, round(total * f)) if f > 0 else 0 for f in fractions[1:]]
+        train = total - sum(counts)
+        if train < (1 if fractions[0] > 0 else 0) or (fractions[0] == 0 and train > 0):
+            raise SplitError(f"class {name} has {total} realization(s) ({', '.join(realizations)});"
+                             f" splitting by realization with fractions {fractions} needs at "
+                             f"least {sum(counts) + 1}: simulate more seeds (--seeds)")
+        order = ["train"] * train + ["val"] * counts[0] + ["test"] * counts[1]
+        assignment.update({(name, r): split for r, split in zip(realizations, order)})
+    return [SplitLayout(int(length), 0, (Region(assignment[key], 0, int(length)),))
+            for key, length in zip(keys, lengths)]

@@ -45,7 +45,7 @@ from ..simulate.config import CLASSES
 from . import transforms
 from .images import periodic_roll, projection_windows, projections, slices, tiles
 from .sources import Source, sha256
-from .splits import SPLITS, autocorrelation_length, split_regions
+from .splits import SPLITS, autocorrelation_length, realization_layouts, split_regions
 
 FORMAT = "crturb-prepared/1"
 KINDS = ("slice", "projection")
@@ -66,6 +66,11 @@ class PrepareConfig:
     buffer : str
         Buffer between regions in cells, or ``"auto"``: the largest density autocorrelation length
         (1/e) along ``axis`` over all sources, rounded up.
+    split_by : {"region", "realization"}
+        ``region``: buffered regions along ``axis`` of every cube. ``realization``: whole runs
+        (the folder holding a source's files) go to one split each, per class, by ``fractions``
+        (no buffer needed: independent runs share no structure); needs at least three runs per
+        class (``pipelines.simulate --seeds 3``).
     kinds : tuple of {"slice", "projection"}
         Image kinds to prepare.
     depth : int
@@ -119,6 +124,7 @@ class PrepareConfig:
     dtype: str = "float16"
     shard_size: int = 2048
     seed: int = 0
+    split_by: str = "region"
 
     def __post_init__(self) -> None:
         check_finite(self, "prepare")
@@ -129,6 +135,8 @@ class PrepareConfig:
             problems.append(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds}")
         if str(self.buffer) != "auto" and not str(self.buffer).isdigit():
             problems.append(f"buffer must be a number of cells or 'auto', got {self.buffer!r}")
+        if self.split_by not in ("region", "realization"):
+            problems.append(f"split_by must be region or realization, got {self.split_by!r}")
         if self.projection_mode not in ("column", "seed"):
             problems.append(f"projection_mode must be column or seed, got {self.projection_mode!r}")
         if self.normalize not in transforms.NORMALIZATIONS:
@@ -278,8 +286,14 @@ def prepare(
     class_targets = {c: all(info["has_targets"] for s, info in zip(sources, survey)
                             if s.class_name == c) for c in classes}
     min_size = config.depth if "projection" in config.kinds else config.slice_step
-    layouts = [split_regions(info["length"], config.fractions, buffer, min_size=min_size)
-               for info in survey]
+    if config.split_by == "realization":
+        buffer = 0
+        layouts = realization_layouts(
+            [(s.class_name, str(Path(s.paths[0]).resolve().parent)) for s in sources],
+            [info["length"] for info in survey], config.fractions)
+    else:
+        layouts = [split_regions(info["length"], config.fractions, buffer, min_size=min_size)
+                   for info in survey]
     cut_jobs = [(i, s, layouts[i], config, class_targets[s.class_name])
                 for i, s in enumerate(sources)]
     buckets: dict[tuple[str, str, str], _Bucket] = {}

@@ -285,8 +285,9 @@ def simulate_mhd(
     out_dir: str | Path,
     name: str = "MHD",
     progress: Callable[[Progress], None] | None = None,
+    run: str = "",
 ) -> MHDRunResult:
-    """Run (or resume, or reuse) one driven MHD simulation into ``out_dir/<name>/``.
+    """Run (or resume, or reuse) one driven MHD simulation into ``out_dir/<name>/[<run>/]``.
 
     Parameters
     ----------
@@ -298,6 +299,8 @@ def simulate_mhd(
         Class name: the sub-folder and the ``SimulationClass`` attribute of the outputs.
     progress : callable, optional
         Called with a :class:`Progress` after every chunk of ``HISTORY_INTERVAL``.
+    run : str
+        Sub-folder for one of several runs of the class (e.g. ``seed1``); empty for one run.
 
     Raises
     ------
@@ -306,7 +309,9 @@ def simulate_mhd(
     SimulationError
         If the solution becomes non-finite.
     """
-    folder = Path(out_dir) / safe_name(name, "--name", error=ConfigError)
+    folder = Path(out_dir) / safe_name(name, str(out_dir), "class name", ConfigError)
+    if run:
+        folder = folder / safe_name(run, str(folder), "run name", ConfigError)
     files = [output_path(folder, i) for i in range(config.outputs)]
     history_path = folder / f"{STEM}.hst"
     if _check_folder(folder, config):
