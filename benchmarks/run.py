@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "simulate": ("benchmarks.simulate",
                      repeats + ["--resolutions", "64" if args.quick else "64,128"]),
         "mhd": ("benchmarks.mhd", repeats + ["--resolutions", "32" if args.quick else "32,64,128"]),
+        "mhd_cosmic_rays": ("benchmarks.mhd", repeats + [
+            "--preset", "CR_Diff_Fiducial", "--resolutions", "32" if args.quick else "32,64"]),
         "input_pipeline": ("benchmarks.input_pipeline",
                            repeats + ["--snapshots", "2" if args.quick else "8"]),
         "train_throughput": ("benchmarks.train_throughput", repeats + steps),
