@@ -43,6 +43,7 @@ _LAZY = {
     "MHDConfig": "crturb_keras.simulate.mhd",
     "simulate_mhd": "crturb_keras.simulate.mhd",
     "evolve_snapshots": "crturb_keras.simulate.mhd",
+    "preset_config": "crturb_keras.simulate.mhd",
 }
 
 
@@ -57,6 +58,7 @@ __all__ = [
     "GenerateConfig",
     "MHDConfig",
     "evolve_snapshots",
+    "preset_config",
     "simulate_mhd",
     "build_autoencoder",
     "build_denoiser",

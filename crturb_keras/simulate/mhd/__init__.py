@@ -1,9 +1,11 @@
-"""Driven isothermal MHD solver (JAX; CPU and GPU): VL2 + PLM + HLLD/HLLE + constrained transport,
-Ornstein-Uhlenbeck driving, Athena++ ``.athdf`` outputs. Importing it imports JAX."""
+"""Driven isothermal MHD solver with two-moment cosmic rays (JAX; CPU and GPU): VL2 + PLM +
+HLLD/HLLE + constrained transport, Jiang & Oh (2018) CR transport, Ornstein-Uhlenbeck driving,
+the five transport classes as presets, Athena++ ``.athdf`` outputs. Importing it imports JAX."""
 
 from .config import MHDConfig
+from .presets import CLASS_PRESETS, PRESET_CLASSES, preset_config
 from .run import MHDRunResult, Progress, SimulationError, evolve_snapshots, simulate_mhd
 from .solver import Solver
 
-__all__ = ["MHDConfig", "MHDRunResult", "Progress", "SimulationError", "Solver",
-           "evolve_snapshots", "simulate_mhd"]
+__all__ = ["CLASS_PRESETS", "PRESET_CLASSES", "MHDConfig", "MHDRunResult", "Progress",
+           "SimulationError", "Solver", "evolve_snapshots", "preset_config", "simulate_mhd"]
