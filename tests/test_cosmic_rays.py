@@ -101,6 +101,9 @@ def test_streaming_moves_crs_at_the_alfven_speed_and_hands_v_a_grad_pc_to_the_ga
     assert near(ec_later, "top") > near(ec_later, "bottom")
 
 
+WAVE = {"n": 32, "t_end": 1.5}      # 32 cells per wavelength, 2.3 periods with locked CRs
+
+
 def test_sound_waves_with_locked_diffusing_and_decoupled_cosmic_rays():
     """Locked CRs (kappa = 0): the wave travels at
     ``sqrt((c_s**2 + 4/3 P_c / rho) / (1 + 4 P_c / (rho V_m**2)))`` (the CR enthalpy adds
@@ -108,16 +111,16 @@ def test_sound_waves_with_locked_diffusing_and_decoupled_cosmic_rays():
     (kappa = 20): at c_s within 3 %. In between the damping peaks where ``k**2 kappa ~ omega``:
     at kappa = 0.2 the measured damping rate matches the linear dispersion relation within
     15 % and exceeds the slow- and fast-diffusion rates by over 5x."""
-    locked = frequency_and_damping(*standing_sound_wave(0.0))
+    locked = frequency_and_damping(*standing_sound_wave(0.0, **WAVE))
     expected = locked_sound_speed(20.0) * 2 * np.pi
     assert locked[0] == pytest.approx(expected, rel=0.01)
     assert abs(locked[1]) < 0.01
 
-    fast = frequency_and_damping(*standing_sound_wave(20.0))
+    fast = frequency_and_damping(*standing_sound_wave(20.0, **WAVE))
     assert fast[0] == pytest.approx(2 * np.pi, rel=0.03)
 
-    middle = frequency_and_damping(*standing_sound_wave(0.2))
-    slow = frequency_and_damping(*standing_sound_wave(0.002))
+    middle = frequency_and_damping(*standing_sound_wave(0.2, **WAVE))
+    slow = frequency_and_damping(*standing_sound_wave(0.002, **WAVE))
     omega, gamma = linear_sound_wave(0.2)
     assert middle[1] == pytest.approx(gamma, rel=0.15)
     assert middle[0] == pytest.approx(omega, rel=0.05)
