@@ -201,3 +201,18 @@ def test_killed_cr_run_resumes_bit_identical(tmp_path):
         np.testing.assert_array_equal(read_athdf(a, ["Ec"])["Ec"], read_athdf(b, ["Ec"])["Ec"])
         np.testing.assert_array_equal(read_athdf(a, ["Fc1"])["Fc1"],
                                       read_athdf(b, ["Fc1"])["Fc1"])
+
+
+def test_streaming_class_runs_at_beta_1(tmp_path):
+    """beta = 1 (mean-field Alfven speed 1.4 c_s, streaming at it) runs: CR energy finite and
+    positive, streaming losses drain CR energy relative to the locked class, signal below vmax."""
+    energies = {}
+    for name in ("CR_Advect", "CR_Streaming"):
+        config = preset_config(name, MHDConfig(**{**SMALL, "beta": 1.0}))
+        result = simulate_mhd(config, tmp_path, name)
+        history = read_history(result.history)
+        snap = read_athdf(result.files[-1], ["Ec"])
+        assert np.all(np.isfinite(snap["Ec"])) and snap["Ec"].min() > 0
+        assert np.all(history["max_signal_speed"] < config.vmax)
+        energies[name] = history["cr_energy"][-1]
+    assert energies["CR_Streaming"] < energies["CR_Advect"]
