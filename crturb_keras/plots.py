@@ -388,6 +388,8 @@ def plot_mhd_history(history: str | Path, path: str | Path, config) -> Path:
     energy, mach, rate = fig.subplots(1, 3)
     energy.plot(h["time"], h["kinetic_energy"], label="kinetic")
     energy.plot(h["time"], h["magnetic_energy"] - 0.5 * config.b0 ** 2, label="magnetic - mean field")
+    if "cr_energy" in h and np.any(h["cr_energy"] > 0):
+        energy.plot(h["time"], h["cr_energy"] - config.initial_ec, label="CR energy gained")
     energy.set(xlabel="t [L / c_s]", ylabel="energy per volume", title="energies")
     mach.plot(h["time"], h["mach_sonic"], label="M_s")
     mach.plot(h["time"], h["mach_alfven"], label="M_A")

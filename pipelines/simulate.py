@@ -28,8 +28,8 @@ from typing import Sequence
 from tqdm import tqdm
 
 from crturb_keras._version import __version__
-from crturb_keras.io.athena import read_athdf
 from crturb_keras.errors import ConfigError
+from crturb_keras.io.athena import read_athdf
 from crturb_keras.io.atomic import atomic_path
 from crturb_keras.plots import plot_surrogate_overview
 from crturb_keras.simulate import SurrogateConfig, resolve_classes, simulate

@@ -33,10 +33,12 @@ def cr_params(vmax: float, kappa_par: float = 0.0, kappa_perp: float = 0.0,
                                                               streaming)))
 
 
-def static_gas(shape: tuple[int, int, int], b1: float = 1.0, rho: float = 1.0) -> State:
-    """Uniform gas at rest with the field ``b1`` along x1."""
+def static_gas(shape: tuple[int, int, int], b1: float = 1.0, rho: float = 1.0,
+               direction: int = 0) -> State:
+    """Uniform gas at rest with a field of strength ``b1`` along ``x1`` (``direction`` 0) or
+    ``x2`` / ``x3`` (1 / 2)."""
     return State(jnp.full(shape, rho), jnp.zeros((3,) + shape),
-                 jnp.zeros((3,) + shape).at[0].set(b1))
+                 jnp.zeros((3,) + shape).at[direction].set(b1))
 
 
 def cosmic_rays(ec: np.ndarray) -> CRState:
@@ -44,8 +46,8 @@ def cosmic_rays(ec: np.ndarray) -> CRState:
     return CRState(jnp.asarray(ec, jnp.float64), jnp.zeros((3,) + ec.shape))
 
 
-@partial(jax.jit, static_argnames=("steps", "dx"))
-def _transport_steps(state: State, cr: CRState, params: CRParams, dt, steps: int,
+@partial(jax.jit, static_argnames=("dx",))
+def _transport_steps(state: State, cr: CRState, params: CRParams, dt, steps,
                      dx: float) -> CRState:
     return jax.lax.fori_loop(0, steps, lambda _, c: transport_step(state, c, dt, dx, 1.0, params),
                              cr)
@@ -54,7 +56,7 @@ def _transport_steps(state: State, cr: CRState, params: CRParams, dt, steps: int
 def transport_until(state: State, cr: CRState, params: CRParams, t_end: float,
                     cfl: float = 0.3) -> CRState:
     """Advance the CRs alone through the fixed gas ``state`` to ``t_end`` in equal steps within
-    the CR Courant limit (one compilation per shape and step count)."""
+    the CR Courant limit (one compilation per shape)."""
     dx = 1.0 / state.rho.shape[2]
     steps = int(np.ceil(t_end / float(cr_time_step(state, dx, params.vmax, cfl))))
     return _transport_steps(state, cr, params, t_end / steps, steps, dx)
