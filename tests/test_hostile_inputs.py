@@ -30,7 +30,7 @@ from crturb_keras.export import export
 from crturb_keras.generation import GenerateConfig, load_generator, train_generator
 from crturb_keras.io.athena import read_athdf, write_athdf
 from crturb_keras.io.atomic import atomic_path
-from crturb_keras.io.fits import write_fits_cube
+from crturb_keras.io.fits import read_fits_cube, write_fits_cube
 from crturb_keras.predict import predict_map
 from crturb_keras.simulate import SurrogateConfig
 from crturb_keras.simulate.mhd import MHDConfig
@@ -601,3 +601,22 @@ def test_a_map_too_large_for_memory_is_refused_before_scoring(classifier_run):
     huge = np.broadcast_to(np.float32(1.0), (200_000, 200_000))  # no memory behind it
     with pytest.raises(CrturbError, match="huge.fits.*GiB.*available"):
         predict_map(classifier_run, huge, source="huge.fits")
+
+
+def test_a_fits_cube_too_large_for_memory_is_refused_before_reading(tmp_path):
+    """A FITS cube whose headers announce 2048^3 float32 cells (a sparse 32 GiB file) is refused
+    from its headers, naming the file, before astropy reads any data (issue 14: the memory
+    check covered .athdf cubes and maps, not FITS cubes)."""
+    from astropy.io import fits
+
+    path = tmp_path / "huge.fits"
+    extension = fits.ImageHDU(np.zeros((1, 1, 1), np.float32), name="rho").header
+    for axis in (1, 2, 3):
+        extension[f"NAXIS{axis}"] = 2048
+    header_bytes = fits.PrimaryHDU().header.tostring().encode() + extension.tostring().encode()
+    data_bytes = 4 * 2048 ** 3
+    with open(path, "wb") as handle:
+        handle.write(header_bytes)
+        handle.truncate(len(header_bytes) + -(-data_bytes // 2880) * 2880)
+    with pytest.raises(CrturbError, match=f"{re.escape(str(path))}.*GiB.*available"):
+        read_fits_cube(path)

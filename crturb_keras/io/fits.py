@@ -21,6 +21,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .._version import __version__
+from ..checks import check_memory
 from ..errors import ConfigError, DataFormatError
 from ..snapshot import Snapshot
 from .atomic import atomic_path
@@ -59,6 +60,31 @@ class FitsMap:
     data: np.ndarray
     header: fits.Header
     name: str = "PRIMARY"
+
+
+def _check_memory(path: Path, fields: Iterable[str] | None) -> None:
+    """Refuse, from the headers alone, a file whose data (all HDUs are read) plus the float32
+    copies of the requested fields would not fit in memory. Unreadable headers are left to
+    :func:`_open`, which names the problem."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=True, lazy_load_hdus=False) as hdul:
+                headers = [h.header.copy() for h in hdul]
+    except (OSError, ValueError, TypeError):
+        return
+    sizes = {}
+    raw = 0
+    for index, header in enumerate(headers):
+        axes = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, int(header.get("NAXIS", 0)) + 1)]
+        cells = int(np.prod(axes, dtype=np.int64)) if axes else 0
+        raw += cells * abs(int(header.get("BITPIX", 8))) // 8
+        sizes[str(header.get("FIELD", header.get("EXTNAME", index)))] = (cells, axes)
+    wanted = list(fields) if fields is not None else list(sizes)
+    copies = sum(4 * sizes[n][0] for n in wanted if n in sizes)
+    shape = "x".join(str(a) for a in reversed(sizes[wanted[0]][1])) if wanted and \
+        wanted[0] in sizes else "?"
+    check_memory(raw + copies, str(path), f"reading {len(wanted)} field(s) of {shape} cells")
 
 
 @contextlib.contextmanager
@@ -168,6 +194,8 @@ def read_fits_cube(path: PathLike, fields: Iterable[str] | None = None) -> Snaps
         whose shapes differ.
     """
     path = Path(path)
+    if path.is_file():
+        _check_memory(path, fields)
     with _open(path) as hdul:
         cubes = {str(h.header.get("FIELD", h.name)): h for h in hdul if h.data is not None}
         names = list(fields) if fields is not None else list(cubes)
