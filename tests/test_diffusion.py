@@ -137,12 +137,21 @@ def test_conditional_labels_and_guidance():
 
 
 def test_conditional_training_uses_labels_in_x():
-    model = _model(n_classes=2, class_dropout=0.5)
-    model.compile(keras.optimizers.Adam(1e-3))
+    """Training on ``(images, labels)`` moves the embedding rows of the classes it saw (and of
+    the null label, through class dropout) and not the row of a class absent from the data.
+    Mutations caught: training that drops the labels (always the null label) leaves rows 0 and
+    1 at their initial values; a finite loss, the old check, cannot tell."""
+    model = _model(n_classes=3, class_dropout=0.5)
+    model.compile(keras.optimizers.Adam(1e-2))
+    embedding = model.network.get_layer("class_embedding")
+    before = np.array(embedding.get_weights()[0])
     images = np.random.default_rng(9).standard_normal((32, 16, 16, 1)).astype("float32")
-    labels = np.arange(32) % 2
+    labels = np.arange(32) % 2                       # classes 0 and 1 only; 2 never appears
     history = model.fit((images, labels), epochs=1, batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    moved = np.abs(np.array(embedding.get_weights()[0]) - before).max(axis=1)
+    assert moved[0] > 1e-4 and moved[1] > 1e-4 and moved[3] > 1e-4   # classes 0, 1 and null
+    assert moved[2] == 0.0
 
 
 def test_diffusion_model_save_load_round_trip(tmp_path):
