@@ -15,7 +15,7 @@ import pytest
 from astropy.io import fits
 
 from crturb_keras.data import make_dataset
-from crturb_keras.data.store import PrepareConfig
+from crturb_keras.data.store import PrepareConfig, load_split
 from crturb_keras.errors import ConfigError, DataFormatError
 from crturb_keras.evaluation import evaluate
 from crturb_keras.export import export
@@ -94,10 +94,25 @@ def test_class_weights_only_when_imbalanced():
 
 
 def test_classifier_evaluation_on_test_split(classifier_run, prepared):
+    """Scores are those of the run's model on the test split: the confusion matrix is rebuilt
+    here from the model's own predictions (rows true, columns predicted, manifest class order),
+    and accuracy and per-class accuracy follow from it (issue 18: range checks alone accepted
+    any number in [0, 1])."""
     metrics = evaluate(classifier_run)
     assert metrics["split"] == "test" and set(metrics["kinds"]) == {"slice", "projection"}
     manifest = json.loads((prepared / "prep" / "manifest.json").read_text())
+    _, model = load_run(classifier_run)
+    names = list(manifest["classes"])
     for kind, scores in metrics["kinds"].items():
+        test = load_split(prepared / "prep", "test", kind)
+        predicted = model.predict(test["images"], verbose=0).argmax(axis=1)
+        confusion = np.zeros((len(names), len(names)), int)
+        np.add.at(confusion, (test["labels"], predicted), 1)
+        assert scores["confusion_matrix"] == confusion.tolist()
+        assert scores["accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
+        rows = confusion.sum(axis=1)
+        expected = {n: confusion[i, i] / rows[i] for i, n in enumerate(names) if rows[i]}
+        assert {n: scores["per_class_accuracy"][n] for n in expected} == pytest.approx(expected)
         n = sum(manifest["counts"]["test"][kind].values())
         assert scores["n"] == n == int(np.sum(scores["confusion_matrix"]))
         assert 0 <= scores["accuracy"] <= 1 and set(scores["per_class_accuracy"]) == set(
