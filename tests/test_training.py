@@ -167,9 +167,14 @@ def test_saved_model_serves_raw_maps_without_this_package(prepared, classifier_r
             keras.ops.softmax(raw)), atol=1e-5)
         np.testing.assert_allclose(expected.sum(axis=1), 1, atol=1e-5)
     else:
-        stats = record["data"]["normalization"]["targets"]["Ec"]
-        np.testing.assert_allclose(expected[..., 0], 10 ** (raw[..., 0] * stats["std"] +
-                                                            stats["mean"]), rtol=1e-4)
+        # every target channel with its own statistics (issue 18: un-standardising all of them
+        # with Ec's passed a channel-0-only check)
+        targets = record["data"]["targets"]
+        assert expected.shape[-1] == len(targets) == 2
+        for channel, name in enumerate(targets):
+            stats = record["data"]["normalization"]["targets"][name]
+            np.testing.assert_allclose(expected[..., channel], 10 ** (
+                raw[..., channel] * stats["std"] + stats["mean"]), rtol=1e-4)
 
 
 def test_predict_map_with_blank_pixels(classifier_run, unet_run):
