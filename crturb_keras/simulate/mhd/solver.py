@@ -158,7 +158,8 @@ class Solver:
         state = state if state is not None else self.uniform_state()
         state = State(*(jnp.asarray(x, self.dtype) for x in state))
         if self.config.cosmic_rays:
-            cr = CRState(*(jnp.asarray(x, self.dtype) for x in (cr or self.uniform_cosmic_rays())))
+            cr = cr if cr is not None else self.uniform_cosmic_rays()
+            cr = CRState(*(jnp.asarray(x, self.dtype) for x in cr))
         else:
             cr = None
         modes = draw_modes(draw, self.shell, self.config.solenoidal_weight, self.dtype)
