@@ -297,7 +297,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                 steps_per_epoch=config.steps_per_epoch or None, verbose=verbose, shuffle=False,
                 callbacks=[keras.callbacks.CSVLogger(str(tmp / "autoencoder_history.csv")),
                            keras.callbacks.TerminateOnNaN()])
-            check_converged(autoencoder, history, "autoencoder training", config)
+            check_converged(autoencoder, history.history, "autoencoder training", config)
             autoencoder.save(tmp / "autoencoder.keras")
             val_split = load_split(config.data, "val", config.kind, classes=classes)
             val, val_labels = val_split["images"], val_split["labels"]
@@ -331,7 +331,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
             history = diffusion.fit(train_data, validation_data=val_data, epochs=config.epochs,
                                     steps_per_epoch=config.steps_per_epoch or None,
                                     callbacks=callbacks, verbose=verbose, shuffle=False)
-        check_converged(diffusion, history, "diffusion training", config)
+        check_converged(diffusion, history.history, "diffusion training", config)
         diffusion.save(tmp / "model.keras")
         record = {
             "config": config.to_dict(),

@@ -4,10 +4,11 @@ A run directory holds ``config.json`` (the TrainConfig, the data it used, versio
 ``history.csv``, ``model.keras`` (weights of the best validation epoch), ``figures/`` and, after
 :func:`crturb_keras.evaluation.evaluate` and :func:`crturb_keras.export.export`,
 ``metrics.json`` and ``saved_model/``. It is built under a temporary name and renamed when training
-is complete; an existing run directory is never overwritten.
+is complete; an existing run directory is never overwritten. A run that was killed resumes from its
+last finished epoch when the same command is given again (:mod:`crturb_keras.resume`).
 
 Model selection uses the **validation** split only (early stopping with ``restore_best_weights``,
-checkpoint of the best epoch, learning-rate reduction on plateau); the test split is touched only
+learning-rate reduction on plateau); the test split is touched only
 by the evaluation.
 """
 
@@ -20,7 +21,9 @@ import math
 import operator
 import os
 import platform
+import shutil
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,8 @@ from .errors import ConfigError, DataFormatError, DivergenceError
 from .io.atomic import atomic_dir
 from .models import MapLoss, build_classifier, build_unet, ssim
 from .plots import plot_learning_curves
+from .resume import (ResumeCheckpoint, fingerprint, history_rows, read_state, restore,
+                     resume_folder)
 
 TASKS = ("classify", "map")
 
@@ -212,9 +217,11 @@ def check_new_run(out: Path, data: str, kind: str) -> dict:
     return manifest
 
 
-def check_converged(model: keras.Model, history: keras.callbacks.History, what: str,
+def check_converged(model: keras.Model, losses: Mapping[str, Sequence[float]], what: str,
                     config: Any) -> None:
     """Refuse a fit whose training or validation loss, or whose weights, are NaN or infinite.
+
+    ``losses`` maps ``loss`` and ``val_loss`` to their values per epoch (``History.history``).
 
     Called before anything of a run is saved, so a diverged run never looks finished.
 
@@ -229,7 +236,7 @@ def check_converged(model: keras.Model, history: keras.callbacks.History, what: 
                                f"check that {config.data} holds finite tiles (prepare it again)")
 
     for name in ("loss", "val_loss"):
-        values = history.history.get(name, [])
+        values = losses.get(name, [])
         bad = [epoch for epoch, value in enumerate(values) if not math.isfinite(value)]
         if bad:
             raise refuse(f"its {name} became {values[bad[0]]} in epoch {bad[0] + 1}")
@@ -268,29 +275,42 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
         model = build_model(config, manifest, replicas)
     weights = _class_weights(manifest, config.kind, config.class_weights) if task == "classify" else None
 
+    folder = resume_folder(out)
+    key = fingerprint({k: v for k, v in config.to_dict().items() if k != "verify"}, manifest)
     try:
         with atomic_dir(out) as tmp:
             (tmp / "figures").mkdir()
-            callbacks = [
-                keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
-                                              restore_best_weights=True),
-                keras.callbacks.ModelCheckpoint(str(tmp / "best.keras"), monitor="val_loss",
-                                                save_best_only=True),
-                keras.callbacks.CSVLogger(str(tmp / "history.csv")),
-                keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
-                                                  patience=config.lr_patience),
-            ]
+            state = read_state(folder, key)
+            if state is not None:
+                with scope:
+                    restore(model, folder, state)
+                if verbose:
+                    print(f"resuming the unfinished run kept in {folder} after epoch "
+                          f"{state['epochs_done']}")
+            stopping = keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
+                                                     restore_best_weights=True)
+            reduce_lr = keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
+                                                          patience=config.lr_patience)
+            callbacks = [stopping, keras.callbacks.CSVLogger(str(folder / "history.csv"),
+                                                             append=True), reduce_lr]
             if config.tensorboard:
                 callbacks.append(keras.callbacks.TensorBoard(str(tmp / "logs")))
-            callbacks.append(keras.callbacks.TerminateOnNaN())
-            history = model.fit(train_data, validation_data=val_data, epochs=config.epochs,
-                                steps_per_epoch=config.steps_per_epoch or None,
-                                class_weight=weights, callbacks=callbacks, verbose=verbose,
-                                shuffle=False)
-            check_converged(model, history, "training", config)
+            callbacks += [ResumeCheckpoint(folder, key, stopping, reduce_lr, state),
+                          keras.callbacks.TerminateOnNaN()]
+            done = 0 if state is None else state["epochs_done"]
+            if state is not None and (state["stopped"] or done >= config.epochs):
+                model.set_weights(state["best_weights"])  # it had ended: nothing left to train
+            else:
+                model.fit(train_data, validation_data=val_data, epochs=config.epochs,
+                          initial_epoch=done, steps_per_epoch=config.steps_per_epoch or None,
+                          class_weight=weights, callbacks=callbacks, verbose=verbose,
+                          shuffle=False)
+            rows = history_rows(folder / "history.csv")
+            losses = {name: [row[name] for row in rows] for name in ("loss", "val_loss")}
+            check_converged(model, losses, "training", config)
             model.save(tmp / "model.keras")
-            (tmp / "best.keras").unlink(missing_ok=True)
-            best = int(np.argmin(history.history["val_loss"]))
+            shutil.copyfile(folder / "history.csv", tmp / "history.csv")
+            best = int(np.argmin(losses["val_loss"]))
             used = [c for c, n in manifest["counts"]["train"][config.kind].items() if n] \
                 if task == "classify" else sorted({s["class"] for s in
                                                    manifest["shards"]["train"][config.kind]
@@ -301,9 +321,9 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
                          "classes_used": used, "targets": manifest["geometry"]["targets"],
                          "normalization": manifest["normalization"][config.kind],
                          "tile": manifest["geometry"]["tile"]},
-                "training": {"epochs_run": len(history.history["val_loss"]),
+                "training": {"epochs_run": len(rows), "resumed_after_epoch": done or None,
                              "best_epoch": best + 1,
-                             "best_val_loss": float(history.history["val_loss"][best]),
+                             "best_val_loss": losses["val_loss"][best],
                              "class_weights": weights, "mixed_precision": mixed,
                              "jit_compile": _jit(config), "parameters": model.count_params(),
                              "distribute": config.distribute, "replicas": replicas,
@@ -313,9 +333,13 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
             }
             (tmp / "config.json").write_text(json.dumps(record, indent=2))
             plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")
+    except DivergenceError:
+        shutil.rmtree(folder, ignore_errors=True)  # a diverged run is not worth resuming
+        raise
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
         distribute.teardown(config.distribute)
+    shutil.rmtree(folder, ignore_errors=True)
     return out
 
 

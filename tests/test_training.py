@@ -20,6 +20,7 @@ from crturb_keras.errors import ConfigError, DataFormatError
 from crturb_keras.evaluation import evaluate
 from crturb_keras.export import export
 from crturb_keras.predict import predict_map
+from crturb_keras.resume import ResumeCheckpoint
 from crturb_keras.training import TrainConfig, _class_weights, load_run, train
 from pipelines import evaluate as evaluate_cli
 from pipelines import export as export_cli
@@ -81,6 +82,62 @@ def test_early_stopping_fires(prepared):
     record = json.loads((run / "config.json").read_text())["training"]
     assert record["epochs_run"] < 60
     assert record["epochs_run"] == record["best_epoch"] + 1  # stopped one epoch after the best
+
+
+def test_killed_run_resumes_from_its_last_epoch(prepared, monkeypatch):
+    """A run killed after its fourth epoch's history row (before that epoch's checkpoint) is
+    continued by the same command: from the third epoch's weights and optimizer state, early
+    stopping's best weights those of its best epoch, with one history row per epoch. Mutations caught: weights or optimizer state not restored, history not
+    cut back to the saved epochs, other settings accepted."""
+    config = TrainConfig(data=str(prepared / "prep"), out=str(prepared / "resumed"),
+                         **{**TINY, "epochs": 6, "patience": 6, "learning_rate": 0.05})
+    saved = {}
+    log_epoch = keras.callbacks.CSVLogger.on_epoch_end
+
+    def killed(self, epoch, logs=None):
+        log_epoch(self, epoch, logs)
+        saved[epoch] = self.model.get_weights()
+        if epoch == 0:
+            self.model.save_weights(prepared / "epoch0.weights.h5")
+        saved["steps"] = saved.get("steps", {}) | {epoch: int(self.model.optimizer.iterations)}
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0)
+    monkeypatch.undo()
+    folder = prepared / ".resumed.resume"
+    assert not (prepared / "resumed").exists() and folder.is_dir()
+    # make the first epoch the best one, so the last and the best weights differ
+    (prepared / "epoch0.weights.h5").replace(folder / "best.weights.h5")
+    state = json.loads((folder / "state.json").read_text())
+    state["early_stopping"]["best_epoch"] = 0
+    (folder / "state.json").write_text(json.dumps(state))
+    with pytest.raises(ConfigError, match="unfinished run with other settings"):
+        train(TrainConfig(**{**config.to_dict(), "learning_rate": 0.002}), verbose=0)
+
+    begin = ResumeCheckpoint.on_train_begin
+
+    def check_start(self, logs=None):
+        begin(self, logs)
+        saved["restored"] = self.model.get_weights()
+        saved["restored_steps"] = int(self.model.optimizer.iterations)
+        saved["best"] = (self.early_stopping.best_epoch, self.early_stopping.best_weights)
+
+    monkeypatch.setattr(ResumeCheckpoint, "on_train_begin", check_start)
+    run = train(config, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(saved[2], saved["restored"]))
+    assert saved["restored_steps"] == saved["steps"][2] > saved["steps"][1] > 0
+    best_epoch, best_weights = saved["best"]
+    assert best_epoch == 0
+    assert all(np.array_equal(a, b) for a, b in zip(saved[0], best_weights))
+    record = json.loads((run / "config.json").read_text())["training"]
+    assert record["resumed_after_epoch"] == 3
+    with open(run / "history.csv") as handle:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(handle)]
+    assert epochs == list(range(record["epochs_run"])) and record["epochs_run"] >= 4
+    assert not folder.exists()
 
 
 def test_class_weights_only_when_imbalanced():

@@ -1,8 +1,9 @@
 """Write-then-rename, so that a crash never leaves a half-written file or folder under its final
 name; a lock, so that two processes never write the same output.
 
-Temporaries are named ``.NAME.tmp-PID`` (plus the target's suffix, which some writers insist on,
-e.g. ``.keras``) beside the target, and the lock ``.NAME.lock`` holds the writer's PID. A process
+Temporaries are named ``.NAME.tmp-PID`` (plus the target's suffixes, which some writers insist
+on, e.g. ``.keras`` or ``.weights.h5``) beside the target, and the lock ``.NAME.lock`` holds the
+writer's PID. A process
 killed with SIGKILL leaves both behind: the next writer of the same target removes temporaries
 and takes over locks whose process is gone, and refuses to start while a live process holds the
 lock. File-system errors (read-only folder, a parent that is a file, a full disk) are raised as
@@ -34,7 +35,7 @@ def _alive(pid: int) -> bool:
 
 def _temporary(final: Path, pid: int, kind: str = "tmp") -> Path:
     """``.NAME.tmp-PID`` (a new version) or ``.NAME.old-PID`` (the version it replaces)."""
-    return final.with_name(f".{final.name}.{kind}-{pid}{final.suffix}")
+    return final.with_name(f".{final.name}.{kind}-{pid}{''.join(final.suffixes)}")
 
 
 @contextlib.contextmanager
@@ -62,7 +63,8 @@ def _make_parent(final: Path) -> None:
 def remove_stale(final: str | os.PathLike) -> list[Path]:
     """Remove temporaries of ``final`` left by processes that no longer run; return them."""
     final = Path(final)
-    pattern = re.compile(rf"\.{re.escape(final.name)}\.(?:tmp|old)-(\d+){re.escape(final.suffix)}")
+    suffixes = re.escape("".join(final.suffixes))
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.(?:tmp|old)-(\d+){suffixes}")
     removed = []
     if final.parent.is_dir():
         for path in final.parent.iterdir():
