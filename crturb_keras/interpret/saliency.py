@@ -1,8 +1,8 @@
 """What does the classifier look at? Saliency (tf-keras-vis), occlusion, and sanity checks.
 
 Gradient methods use tf-keras-vis on the **TensorFlow backend only** (they need ``tf.GradientTape``;
-on other backends a clear error is raised): vanilla Saliency, SmoothGrad (Smilkov et al. 2017),
-GradCAM++ (Chattopadhyay et al. 2018) and ScoreCAM (Wang et al. 2020), always on the logits
+on other backends a clear error is raised): vanilla Saliency, SmoothGrad (Smilkov et al. 2017; see
+:func:`saliency_maps` for how its noise is scaled), GradCAM++ (Chattopadhyay et al. 2018) and ScoreCAM (Wang et al. 2020), always on the logits
 (``ReplaceToLinear``) with a ``CategoricalScore`` for the chosen class. Occlusion is model-agnostic
 (``keras.ops`` / ``predict`` only): every pixel is covered by at least one patch and the map keeps
 the image's orientation.
@@ -45,32 +45,57 @@ def last_conv_activation(model: keras.Model) -> str:
 
 def saliency_maps(model: keras.Model, images: np.ndarray, classes: Sequence[int],
                   method: str = "vanilla", smooth_samples: int = 20,
-                  smooth_noise: float = 0.1) -> np.ndarray:
+                  smooth_noise: float = 0.2, seed: int = 0) -> np.ndarray:
     """Saliency maps ``(n, H, W)`` for ``images`` ``(n, H, W, 1)`` and one class per image.
+
+    Every map is scaled to [0, 1] (its minimum to 0, its maximum to 1).
 
     Parameters
     ----------
     method : {"vanilla", "smoothgrad", "gradcam++", "scorecam"}
-    smooth_samples, smooth_noise : SmoothGrad's number of noisy copies and noise level
-        (fraction of each image's value range; Smilkov et al. recommend 10-20 %, and on the
-        planted-feature test 10 % localises best).
+    smooth_samples, smooth_noise, seed : SmoothGrad's number of noisy copies, the noise's
+        standard deviation as a fraction of each image's standard deviation, and the noise seed.
+
+    Notes
+    -----
+    SmoothGrad here averages the **signed** gradients of the noisy copies and takes the absolute
+    value of the mean, and scales the noise to each image's standard deviation. tf-keras-vis's
+    own SmoothGrad averages absolute gradients (noise never cancels) with noise scaled to the
+    value range, as Smilkov et al. advise for photographs (10-20 % of the range). Standardised
+    log-density tiles span 8-10 standard deviations, so 10 % of their range is almost one
+    standard deviation and drowns features a pixel or two wide: on a planted 1-px line the mass
+    share over the area share was 4.7 (vanilla), 2.6 (10 % of the range, absolute gradients),
+    4.5 (20 % of the standard deviation, signed). SmoothGrad removes gradient speckle; it does
+    not sharpen, so trust it for thin features only at noise levels well below the features'
+    contrast.
     """
     _require_tensorflow()
     from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
     from tf_keras_vis.saliency import Saliency
     from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils import normalize
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
     from tf_keras_vis.utils.scores import CategoricalScore
 
     if method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    if smooth_samples < 1 or not smooth_noise >= 0:
+        raise ConfigError(f"smooth_samples must be >= 1 and smooth_noise >= 0, got "
+                          f"{smooth_samples} and {smooth_noise}")
     images = np.asarray(images, dtype=np.float32)
     score = CategoricalScore([int(c) for c in classes])
-    if method in ("vanilla", "smoothgrad"):
+    if method == "vanilla":
+        maps = Saliency(model, model_modifier=ReplaceToLinear(), clone=True)(score, images)
+    elif method == "smoothgrad":
         tool = Saliency(model, model_modifier=ReplaceToLinear(), clone=True)
-        extra = {"smooth_samples": smooth_samples, "smooth_noise": smooth_noise} \
-            if method == "smoothgrad" else {}
-        maps = tool(score, images, **extra)
+        rng = np.random.default_rng(seed)
+        spread = smooth_noise * images.std(axis=(1, 2, 3), keepdims=True)
+        total = np.zeros_like(images)
+        for _ in range(smooth_samples):
+            noisy = images + spread * rng.standard_normal(images.shape, dtype=np.float32)
+            total += np.asarray(tool(score, noisy, gradient_modifier=None, normalize_map=False,
+                                     keepdims=True))
+        maps = normalize(np.abs(total).max(axis=-1))
     elif method == "gradcam++":
         tool = GradcamPlusPlus(model, model_modifier=ReplaceToLinear(), clone=True)
         maps = tool(score, images, penultimate_layer=last_conv_activation(model))
