@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{timings['guided']:.2f} samples/s guided, {timings['conditional']:.2f} "
                   f"unguided ({args.steps} steps, median of {args.repeats}); training "
                   f"{train_rate:.0f} img/s", flush=True)
-    write_result(args.out, {"benchmark": "generate", "machine": platform.platform(),
-                            "backend": keras.backend.backend(), "gpu": gpu,
+    write_result(args.out, {"benchmark": "generate", "backend": keras.backend.backend(), "gpu": gpu,
                             "python": platform.python_version(), "results": results})
     print(f"DDIM {args.steps}-step guided samples/s: " + "; ".join(
         f"{r['size']}^2 {r['denoiser']} {r['samples_per_second_guided']:.2f}" for r in results))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                               "cached": statistics.median(cached),
                               "tfrecord_warm": statistics.median(record)},
         "runs": {"cold": cold, "warm": warm, "cached": cached, "tfrecord_warm": record},
-        "tensorflow": tf.__version__, "machine": platform.platform(), "cpus": os.cpu_count(),
+        "tensorflow": tf.__version__, "cpus": os.cpu_count(),
     }
     write_result(args.out, result)
     rates = result["images_per_second"]

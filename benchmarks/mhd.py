@@ -14,7 +14,6 @@ about 3.8e5 (issue 13): ``--preset CR_Diff_Fiducial`` measures the coupled MHD +
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import statistics
 import sys
@@ -22,21 +21,10 @@ import time
 
 import jax
 
-from benchmarks._report import write_result
+from benchmarks._report import describe, write_result
 from crturb_keras.simulate.mhd import MHDConfig, Solver
 from crturb_keras.simulate.mhd.presets import PRESET_CLASSES, preset_config
 from crturb_keras.simulate.mhd.problems import random_state
-
-
-def _processor() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-    except OSError:
-        names = []
-    flags = open("/proc/cpuinfo").read() if names else ""
-    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{names[0]} ({vector})" if names else platform.processor() or platform.machine()
 
 
 def _peak_memory_mib() -> float:
@@ -91,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n}^3: {r['zone_cycles_per_second']:.3g} zone-cycles/s, compile "
               f"{r['compile_seconds']:.1f} s, peak {r['peak_memory_mib']:.0f} MiB", flush=True)
     summary = {"device": f"{device.platform}: {device.device_kind}", "devices": len(jax.devices()),
-               "processor": _processor(),
+               "processor": describe(),
                "jax": jax.__version__, "precision": args.precision, "riemann": args.riemann,
                "preset": args.preset, "results": results}
     write_result(args.out, summary)

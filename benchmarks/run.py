@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._report import describe, machine
+
 
 def _run(module: str, args: list[str], out: Path) -> dict:
     start = time.perf_counter()
@@ -63,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + results[name].get("line", f"error: {results[name].get('error')}"), flush=True)
     import keras
 
-    summary = {"machine": platform.platform(), "processor": platform.processor(),
-               "cpus": os.cpu_count(), "python": platform.python_version(),
+    summary = {"machine": machine(), "python": platform.python_version(),
                "keras_backend": keras.backend.backend(), "quick": args.quick,
                "results": results}
     train = results.get("train_throughput", {}).get("images_per_second", {})
@@ -73,12 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         summary["ratio_train_to_torch"] = train["make_dataset_from_disk"] / torch_rate
     (out / "suite.json").write_text(json.dumps(summary, indent=2))
     rows = [f"| {name} | {r.get('line', r.get('error'))} |" for name, r in results.items()]
-    table = "\n".join([f"Machine: {summary['machine']}, {summary['cpus']} CPUs, backend "
-                       f"{summary['keras_backend']}" + (" (quick run)" if args.quick else ""), "",
+    table = "\n".join([f"Machine: {describe()}; backend {summary['keras_backend']}"
+                       + (" (quick run)" if args.quick else ""), "",
                        "| benchmark | result |", "|---|---|", *rows])
     if "ratio_train_to_torch" in summary:
         table += (f"\n\nTraining throughput ratio, ours (make_dataset, from disk) / PyTorch "
-                  f"reference, same run: {summary['ratio_train_to_torch']:.2f}")
+                  f"reference, same run: {summary['ratio_train_to_torch']:.2f} on "
+                  f"{summary['machine']['cpu']} (AVX-512 "
+                  f"{'yes' if summary['machine']['avx512'] else 'NO'})")
     (out / "suite.md").write_text(table + "\n")
     print(table)
     return 0

@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulate {resolution}^3 x 5 classes x {args.snapshots} snapshots: "
               f"{seconds:.2f} s median, peak RSS {peak:.0f} MiB, "
               f"{cells / seconds / 1e6:.1f} Mcells/s (n={args.repeats})")
-    report = {"benchmark": "simulate", "machine": platform.platform(),
-              "python": platform.python_version(), "results": results}
+    report = {"benchmark": "simulate", "python": platform.python_version(), "results": results}
     write_result(args.out, report)
     return 0
 

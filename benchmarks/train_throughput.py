@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -99,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
                               "numpy_in_memory": medians["in_memory_spe8"], **medians},
         "runs": runs,
         "published_pytorch_images_per_second": [1100, 1550],
-        "machine": platform.platform(), "cpus": os.cpu_count(),
     }
     write_result(args.out, result)
     print(f"train_throughput classifier 128x128 batch 64 ({keras.backend.backend()}, median of "

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .errors import DataFormatError
 from .spectra import radial_power_spectrum
 
 FEATURES = ("mean", "std", "skewness", "kurtosis", "power_k1", "power_k2", "power_k3", "power_k4")
@@ -28,7 +29,8 @@ def as_tiles(images: np.ndarray) -> np.ndarray:
     if data.ndim == 4 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise ValueError(f"need single-channel images (n, H, W) or (n, H, W, 1), got {data.shape}")
+        raise DataFormatError(f"need single-channel images (n, H, W) or (n, H, W, 1), got "
+                              f"{data.shape}")
     return data
 
 

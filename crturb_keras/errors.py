@@ -12,12 +12,18 @@ class CrturbError(Exception):
     """Base class of every error raised on purpose by crturb-keras."""
 
 
-class DataFormatError(CrturbError):
-    """An input file is unreadable, truncated, inconsistent or lacks what was asked for."""
+class DataFormatError(CrturbError, ValueError):
+    """An input file or array is unreadable, truncated, inconsistent or lacks what was asked for.
+
+    Also a ``ValueError``, so callers that catch the builtin for bad values still catch it.
+    """
 
 
-class ConfigError(CrturbError):
-    """An option or configuration value is impossible or conflicts with existing outputs."""
+class ConfigError(CrturbError, ValueError):
+    """An option or configuration value is impossible or conflicts with existing outputs.
+
+    Also a ``ValueError``, so callers that catch the builtin for bad arguments still catch it.
+    """
 
 
 class SplitError(CrturbError):

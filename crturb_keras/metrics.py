@@ -18,9 +18,14 @@ from typing import Sequence
 
 import numpy as np
 from scipy.stats import wasserstein_distance
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
 from .baselines import as_tiles, one_point_statistics, tile_spectra
+from .errors import ConfigError, DataFormatError
 from .spectra import radial_power_spectrum
 
 
@@ -93,9 +98,9 @@ def classifier_agreement(logits_or_probabilities: np.ndarray, class_index: int) 
     """
     scores = np.asarray(logits_or_probabilities)
     if scores.ndim != 2 or len(scores) == 0:
-        raise ValueError(f"need scores of shape (n, n_classes) with n >= 1, got {scores.shape}")
+        raise ConfigError(f"need scores of shape (n, n_classes) with n >= 1, got {scores.shape}")
     if not 0 <= class_index < scores.shape[1]:
-        raise ValueError(f"class_index {class_index} outside 0 .. {scores.shape[1] - 1}")
+        raise ConfigError(f"class_index {class_index} outside 0 .. {scores.shape[1] - 1}")
     return float(np.mean(np.argmax(scores, axis=1) == class_index))
 
 
@@ -103,11 +108,11 @@ def _check_features(features: np.ndarray, name: str) -> np.ndarray:
     """``features`` as a finite float64 array ``(n, d)`` with ``n >= 2``, else ``ValueError``."""
     data = np.asarray(features, dtype=np.float64)
     if data.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n, d), got shape {data.shape}")
+        raise ConfigError(f"{name} must be 2-D (n, d), got shape {data.shape}")
     if len(data) < 2:
-        raise ValueError(f"{name} needs at least 2 samples, got {len(data)}")
+        raise ConfigError(f"{name} needs at least 2 samples, got {len(data)}")
     if not np.all(np.isfinite(data)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise DataFormatError(f"{name} contains NaN or infinite values")
     return data
 
 
@@ -152,9 +157,9 @@ def kid(real_features: np.ndarray, fake_features: np.ndarray, subset_size: int =
     real = _check_features(real_features, "real_features")
     fake = _check_features(fake_features, "fake_features")
     if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature dimensions differ: real {real.shape[1]}, fake {fake.shape[1]}")
+        raise ConfigError(f"feature dimensions differ: real {real.shape[1]}, fake {fake.shape[1]}")
     if subset_size < 2 or subsets < 1:
-        raise ValueError(f"need subset_size >= 2 and subsets >= 1, got {subset_size}, {subsets}")
+        raise ConfigError(f"need subset_size >= 2 and subsets >= 1, got {subset_size}, {subsets}")
     m = min(subset_size, len(real), len(fake))
     rng = np.random.default_rng(seed)
     estimates = np.array([
@@ -191,10 +196,10 @@ def statistics_features(images: np.ndarray, bins: int = 8) -> np.ndarray:
         pixel units and floored at 1e-30.
     """
     if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
+        raise ConfigError(f"bins must be >= 1, got {bins}")
     k, power = tile_spectra(images)
     if len(k) < 2:
-        raise ValueError(f"tiles must be at least 4x4 for a spectrum, got {np.shape(images)}")
+        raise ConfigError(f"tiles must be at least 4x4 for a spectrum, got {np.shape(images)}")
     edges = np.geomspace(1.0, k[-1], bins + 1)
     band_power = power @ _band_overlaps(k, edges) / np.diff(edges)
     return np.column_stack([one_point_statistics(images), np.log10(np.maximum(band_power, 1e-30))])
@@ -248,7 +253,7 @@ def classifier_features(model, images: np.ndarray, batch_size: int = 256) -> np.
     import keras
 
     if "logits" not in [layer.name for layer in model.layers]:
-        raise ValueError(f"model {model.name!r} has no layer named 'logits'; classifier_features "
+        raise ConfigError(f"model {model.name!r} has no layer named 'logits'; classifier_features "
                          f"needs a classifier built like models.build_classifier")
     data = np.asarray(images, dtype=np.float32)
     if data.ndim == 3:
@@ -285,7 +290,7 @@ def generation_metrics(real: np.ndarray, fake: np.ndarray, real_features: np.nda
         ``low`` / ``mid`` / ``high``), ``pdf_wasserstein`` (``pdf_distance``), ``n_real``, ``n_fake``.
     """
     if (real_features is None) != (fake_features is None):
-        raise ValueError("give both real_features and fake_features, or neither")
+        raise ConfigError("give both real_features and fake_features, or neither")
     real_tiles, fake_tiles = as_tiles(real), as_tiles(fake)
     real_stats = statistics_features(real_tiles)
     fake_stats = statistics_features(fake_tiles)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import DataFormatError
+from .errors import ConfigError, DataFormatError
 
 #: Physical axis name -> numpy axis of a ``(nx3, nx2, nx1)`` array.
 AXES: dict[str, int] = {"x3": 0, "x2": 1, "x1": 2}
@@ -36,7 +36,7 @@ def axis_index(axis: str) -> int:
     try:
         return AXES[axis]
     except KeyError:
-        raise ValueError(f"axis must be one of 'x1', 'x2', 'x3', got {axis!r}") from None
+        raise ConfigError(f"axis must be one of 'x1', 'x2', 'x3', got {axis!r}") from None
 
 
 def _magnetic_energy_density(get: Callable[[str], np.ndarray]) -> np.ndarray:

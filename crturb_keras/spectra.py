@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ConfigError
+
 
 def radial_power_spectrum(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ring-integrated 1-D power spectrum of periodic square images.
@@ -29,7 +31,7 @@ def radial_power_spectrum(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if data.ndim == 2:
         data = data[None]
     if data.ndim != 3 or data.shape[1] != data.shape[2]:
-        raise ValueError(f"radial_power_spectrum needs (H, W) or (n, H, W) with H == W, "
+        raise ConfigError(f"radial_power_spectrum needs (H, W) or (n, H, W) with H == W, "
                          f"got {np.shape(images)}")
     n = data.shape[1]
     modes = np.fft.fft2(data - data.mean(axis=(1, 2), keepdims=True))
@@ -45,6 +47,6 @@ def spectral_slope(k: np.ndarray, power: np.ndarray, k_min: float, k_max: float)
     """Least-squares slope of ``log power`` against ``log k`` for ``k_min <= k <= k_max``."""
     mask = (k >= k_min) & (k <= k_max) & (power > 0)
     if mask.sum() < 2:
-        raise ValueError(f"need at least two positive bins in [{k_min}, {k_max}] to fit a slope")
+        raise ConfigError(f"need at least two positive bins in [{k_min}, {k_max}] to fit a slope")
     slope, _ = np.polyfit(np.log(k[mask]), np.log(power[mask]), 1)
     return float(slope)

@@ -206,6 +206,31 @@ def _jit(config: TrainConfig) -> bool:
     return config.jit_compile == "on" or (config.jit_compile == "auto" and _gpu_visible())
 
 
+def fit_inputs(config: TrainConfig, manifest: dict, replicas: int = 1):
+    """The training and validation datasets and the class weights (None: unweighted) of a run.
+
+    Shared by :func:`train` and the tuner's trials, so both see the same data the same way.
+    """
+    task = "classify" if config.task == "classify" else "map"
+    common = dict(task=task, batch_size=config.batch_size * replicas, kind=config.kind,
+                  seed=config.seed, verify=config.verify)
+    train_data = make_dataset(config.data, "train", repeat=config.steps_per_epoch > 0, **common)
+    val_data = make_dataset(config.data, "val", **common)
+    weights = _class_weights(manifest, config.kind, config.class_weights) \
+        if task == "classify" else None
+    return train_data, val_data, weights
+
+
+def schedule_callbacks(config: TrainConfig) -> tuple[keras.callbacks.EarlyStopping,
+                                                     keras.callbacks.ReduceLROnPlateau]:
+    """Early stopping (best validation weights restored) and learning-rate halving on plateau,
+    both on ``val_loss``: the schedule of every run and every tuner trial."""
+    return (keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
+                                          restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
+                                              patience=config.lr_patience))
+
+
 def check_new_run(out: Path, data: str, kind: str) -> dict:
     """Refuse an existing run directory or data without ``kind`` images; return the manifest."""
     if out.exists():
@@ -267,13 +292,9 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
     keras.mixed_precision.set_dtype_policy("mixed_float16" if mixed else "float32")
     task = "classify" if config.task == "classify" else "map"
     scope, replicas = distribute.setup(config.distribute)
-    common = dict(task=task, batch_size=config.batch_size * replicas, kind=config.kind,
-                  seed=config.seed, verify=config.verify)
-    train_data = make_dataset(config.data, "train", repeat=config.steps_per_epoch > 0, **common)
-    val_data = make_dataset(config.data, "val", **common)
+    train_data, val_data, weights = fit_inputs(config, manifest, replicas)
     with scope:
         model = build_model(config, manifest, replicas)
-    weights = _class_weights(manifest, config.kind, config.class_weights) if task == "classify" else None
 
     folder = resume_folder(out)
     key = fingerprint({k: v for k, v in config.to_dict().items() if k != "verify"}, manifest)
@@ -287,10 +308,7 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
                 if verbose:
                     print(f"resuming the unfinished run kept in {folder} after epoch "
                           f"{state['epochs_done']}")
-            stopping = keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
-                                                     restore_best_weights=True)
-            reduce_lr = keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
-                                                          patience=config.lr_patience)
+            stopping, reduce_lr = schedule_callbacks(config)
             callbacks = [stopping, keras.callbacks.CSVLogger(str(folder / "history.csv"),
                                                              append=True), reduce_lr]
             if config.tensorboard:

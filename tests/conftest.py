@@ -1,40 +1,15 @@
-"""Shared fixtures: small in-memory snapshots with known values."""
+"""Shared fixtures (helpers that are not fixtures are in ``helpers.py``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import gc
+import sys
 
-import numpy as np
 import pytest
 
-from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
-from crturb_keras.simulate import SurrogateConfig, simulate
 from crturb_keras.snapshot import Snapshot
 
-CR_VARIABLES = (
-    ["rho", "vel1", "vel2", "vel3", "Ec", "Fc1", "Fc2", "Fc3"]
-    + [f"Sigma_diff{i}" for i in (1, 2, 3)]
-    + [f"Sigma_adv{i}" for i in (1, 2, 3)]
-    + [f"Vc{i}" for i in (1, 2, 3)]
-)
-
-
-def make_snapshot(shape=(8, 12, 16), names=("rho", "vel1", "Bcc1", "Bcc2", "Bcc3"), seed=0,
-                  time=1.5, cycle=42) -> Snapshot:
-    """A snapshot of shape (nx3, nx2, nx1) whose values are random but positive for rho."""
-    rng = np.random.default_rng(seed)
-    fields = {}
-    for name in names:
-        data = rng.standard_normal(shape).astype(np.float32)
-        fields[name] = np.exp(data) if name in ("rho", "Ec") else data
-    nx3, nx2, nx1 = shape
-    return Snapshot(
-        fields=fields,
-        x1f=np.linspace(-0.5, 0.5, nx1 + 1), x2f=np.linspace(0.0, 2.0, nx2 + 1),
-        x3f=np.linspace(0.0, 1.0, nx3 + 1), time=time, cycle=cycle,
-        attributes={"SurrogateClass": "CR_Advect"},
-    )
+from helpers import make_snapshot
 
 
 @pytest.fixture
@@ -42,8 +17,11 @@ def snapshot() -> Snapshot:
     return make_snapshot()
 
 
-def surrogate_dataset(root: Path, config: PrepareConfig = PrepareConfig(tile=16)) -> Path:
-    """Simulate the five classes at 32^3 (2 outputs each) into ROOT/sim, prepare ROOT/prep."""
-    simulate(SurrogateConfig(resolution=32, snapshots=2, meshblock=16), root / "sim")
-    prepare(discover_sources([str(root / "sim")]), root / "prep", config, progress=False)
-    return root / "prep"
+@pytest.fixture(autouse=True, scope="module")
+def _release_keras_state():
+    """Free each module's models, graphs and Keras name counters when it ends, so that later
+    modules do not slow down with a heap full of earlier modules' objects."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()

@@ -9,7 +9,7 @@ import pytest
 from crturb_keras.errors import DataFormatError
 from crturb_keras.io.athena import cycle_outputs, read_athdf, write_athdf
 
-from conftest import CR_VARIABLES, make_snapshot
+from helpers import CR_VARIABLES, make_snapshot
 
 
 def tree_order(n1, n2, n3):

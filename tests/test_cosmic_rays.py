@@ -37,6 +37,7 @@ def _variance(profile: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum(excess * (x - 0.5) ** 2) / np.sum(excess))
 
 
+@pytest.mark.slow
 def test_pulse_diffuses_along_the_field_with_variance_2_kappa_t_and_not_across():
     """A Gaussian CR pulse along a uniform field along x1 (static gas) grows its variance by
     ``2 kappa_par t`` within 5 % (kappa = 0.01, V_m = 20, 128 cells, t doubling the variance);
@@ -104,6 +105,7 @@ def test_streaming_moves_crs_at_the_alfven_speed_and_hands_v_a_grad_pc_to_the_ga
 WAVE = {"n": 32, "t_end": 1.5}      # 32 cells per wavelength, 2.3 periods with locked CRs
 
 
+@pytest.mark.slow
 def test_sound_waves_with_locked_diffusing_and_decoupled_cosmic_rays():
     """Locked CRs (kappa = 0): the wave travels at
     ``sqrt((c_s**2 + 4/3 P_c / rho) / (1 + 4 P_c / (rho V_m**2)))`` (the CR enthalpy adds
@@ -144,6 +146,7 @@ SMALL = {"resolution": 16, "k_max": 3, "t_start": 0.2, "dt_output": 0.1, "output
          "dedt": 0.2}
 
 
+@pytest.mark.slow
 def test_every_class_preset_runs_and_writes_the_cr_fork_variables(tmp_path):
     """All five presets run at 16^3 (float32); CR classes write Ec and Fc1..3 in prim with their
     settings in the attributes, and CR energy, P_c / P_g and the fastest signal speed in the
@@ -172,6 +175,7 @@ def test_every_class_preset_runs_and_writes_the_cr_fork_variables(tmp_path):
     assert steps["MHD"] < min(cr_steps)
 
 
+@pytest.mark.slow
 def test_a_vmax_below_the_fastest_signal_stops_the_run(tmp_path):
     """vmax = 1.2 c_s is below the fast speed with CR pressure (about 1.8 c_s): one clear error
     naming the fix."""
@@ -180,6 +184,7 @@ def test_a_vmax_below_the_fastest_signal_stops_the_run(tmp_path):
         simulate_mhd(config, tmp_path, "CR_Advect")
 
 
+@pytest.mark.slow
 def test_killed_cr_run_resumes_bit_identical(tmp_path):
     """The CR state travels in the checkpoint: a run killed after its first output resumes and
     ends bit-identical to an uninterrupted one."""
@@ -203,6 +208,7 @@ def test_killed_cr_run_resumes_bit_identical(tmp_path):
                                       read_athdf(b, ["Fc1"])["Fc1"])
 
 
+@pytest.mark.slow
 def test_streaming_class_runs_at_beta_1(tmp_path):
     """beta = 1 (mean-field Alfven speed 1.4 c_s, streaming at it) runs: CR energy finite and
     positive, streaming losses drain CR energy relative to the locked class, signal below vmax."""

@@ -62,6 +62,7 @@ def test_untrained_denoiser_predicts_zero_noise_so_loss_starts_at_one():
     assert loss == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_noise_prediction_loss():
     model = _model()
     model.compile(keras.optimizers.Adam(3e-3))
@@ -136,6 +137,7 @@ def test_conditional_labels_and_guidance():
         _model().generate(2, steps=2, labels=0)
 
 
+@pytest.mark.slow
 def test_conditional_training_uses_labels_in_x():
     """Training on ``(images, labels)`` moves the embedding rows of the classes it saw (and of
     the null label, through class dropout) and not the row of a class absent from the data.
@@ -154,6 +156,7 @@ def test_conditional_training_uses_labels_in_x():
     assert moved[2] == 0.0
 
 
+@pytest.mark.slow
 def test_diffusion_model_save_load_round_trip(tmp_path):
     model = _model(n_classes=2, data_mean=1.0, data_std=2.0)
     model.compile(keras.optimizers.AdamW(1e-3, use_ema=True, ema_momentum=0.9))
@@ -175,6 +178,7 @@ def test_bad_denoiser_and_schedule_options():
         DiffusionModel(build_denoiser((16, 16, 1), **SMALL), min_signal=0.9, max_signal=0.5)
 
 
+@pytest.mark.slow
 def test_autoencoder_shapes_kl_and_round_trip(tmp_path):
     keras.utils.set_random_seed(0)
     vae = build_autoencoder((16, 16, 1), widths=(8, 8), latent_channels=3, kl_weight=1e-2,

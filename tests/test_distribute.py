@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -13,7 +9,7 @@ import pytest
 from crturb_keras.errors import ConfigError
 from crturb_keras.training import TrainConfig, train
 
-from conftest import surrogate_dataset
+from helpers import run_on_backend, surrogate_dataset
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +51,8 @@ def test_two_devices_match_one(data, tmp_path, mode, backend, setup, tolerance):
     pytest.importorskip(backend)
     code = textwrap.dedent(SCRIPT).format(setup=textwrap.dedent(setup), data=str(data / "prep"),
                                           out=str(tmp_path), mode=mode)
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (single, single_history), (multi, multi_history) = json.loads(done.stdout.splitlines()[-1])
+    (single, single_history), (multi, multi_history) = run_on_backend(
+        backend, code, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     assert multi["replicas"] == 2 and multi["global_batch"] == 64
     assert multi["learning_rate_used"] == pytest.approx(2e-3)
     assert single["replicas"] == 1

@@ -11,7 +11,7 @@ from crturb_keras import __version__
 from crturb_keras.errors import ConfigError, DataFormatError
 from crturb_keras.io.fits import read_fits_cube, read_fits_map, write_fits_cube, write_fits_map
 
-from conftest import make_snapshot
+from helpers import make_snapshot
 
 
 def test_cube_round_trip_with_provenance(tmp_path):

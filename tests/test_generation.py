@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import surrogate_dataset
+from helpers import surrogate_dataset
 from crturb_keras.data.store import PrepareConfig
 from crturb_keras.errors import ConfigError
 from crturb_keras.generation import GenerateConfig, load_generator, train_generator
@@ -38,6 +38,7 @@ def classifier_run(prepared) -> Path:
                              epochs=2, depth=2, base_filters=4), verbose=0)
 
 
+@pytest.mark.slow
 def test_conditional_run_directory_and_sampling(cddim_run):
     names = {p.name for p in cddim_run.iterdir()}
     assert {"config.json", "model.keras", "history.csv", "figures"} <= names
@@ -58,20 +59,25 @@ def test_conditional_run_directory_and_sampling(cddim_run):
                                        model="cddim", **TINY), verbose=0)
 
 
+@pytest.mark.slow
 def test_latent_diffusion_run_reports_reconstruction(prepared):
+    """Mutation caught: a decoder that ignores its latent (VRMSE about 1; the bound was 2)."""
     run = train_generator(GenerateConfig(data=str(prepared), out=str(prepared.parent / "ldm"),
-                                         model="ldm", classes=("MHD", "CR_Streaming"), **TINY),
+                                         model="ldm", classes=("MHD", "CR_Streaming"),
+                                         **{**TINY, "autoencoder_epochs": 8}),
                           verbose=0)
     assert (run / "autoencoder.keras").exists() and (run / "autoencoder_history.csv").exists()
     training = json.loads((run / "config.json").read_text())["training"]
     assert training["latent_shape"] == [4, 4, 4]
     assert training["latent_training_copies"] == 8  # slices normal to x1: flips and transposes
-    assert 0 < training["autoencoder_val_vrmse"] < 2
+    # better than the mean map (VRMSE 1): measured 0.73 after 8 epochs, 0.99 after 2
+    assert 0 < training["autoencoder_val_vrmse"] < 0.85
     generator = load_generator(run)
     assert generator.autoencoder is not None
     assert generator.sample(2, "MHD", steps=2).shape == (2, 16, 16, 1)
 
 
+@pytest.mark.slow
 def test_unconditional_run_refuses_a_class(prepared):
     run = train_generator(GenerateConfig(data=str(prepared), out=str(prepared.parent / "ddim"),
                                          model="ddim", **dict(TINY, epochs=1)), verbose=0)
@@ -100,6 +106,7 @@ def test_seam_ratio_tells_periodic_from_cut_tiles():
     assert seam_ratio(cut) > 2.0
 
 
+@pytest.mark.slow
 def test_evaluation_against_real_vs_real(cddim_run, classifier_run):
     metrics = evaluate_generator(cddim_run, classifier_run, n=8, steps=2)
     assert metrics["task"] == "generate" and set(metrics["classes"]) == {
@@ -116,6 +123,7 @@ def test_evaluation_against_real_vs_real(cddim_run, classifier_run):
     assert json.loads((cddim_run / "metrics.json").read_text())["classes"]["MHD"] == entry
 
 
+@pytest.mark.slow
 def test_generate_and_train_command_lines(prepared, cddim_run, tmp_path, capsys):
     from pipelines import generate as generate_cli
     from pipelines import train as train_cli

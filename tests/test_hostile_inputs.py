@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import make_snapshot, surrogate_dataset
+from helpers import make_snapshot, surrogate_dataset
 from crturb_keras.data.pipeline import make_dataset
 from crturb_keras.data.sources import Source, discover_sources, sha256
 from crturb_keras.data.store import PrepareConfig, load_manifest, load_split, prepare
@@ -232,6 +232,7 @@ def test_diverged_classifier_run_is_not_kept(prepared, tmp_path):
     _assert_no_run(out)
 
 
+@pytest.mark.slow
 def test_diverged_generative_run_is_not_kept(prepared, tmp_path):
     data = _poisoned(prepared, tmp_path / "data")
     out = tmp_path / "run"
@@ -254,6 +255,7 @@ def whole_slices(tmp_path_factory) -> Path:
     return root / "prep"
 
 
+@pytest.mark.slow
 def test_generative_run_with_splits_smaller_than_a_batch_is_finished(whole_slices, tmp_path):
     out = tmp_path / "run"  # 4 validation tiles in batches of 16; 4 test tiles for 6-tile rows
     train_generator(GenerateConfig(data=str(whole_slices), out=str(out), model="ddim",

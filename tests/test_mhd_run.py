@@ -26,6 +26,7 @@ class _Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_run_writes_athena_outputs_history_and_figure(tmp_path):
     """Outputs at t_start + i dt_output with prim + B fields and the configuration attached;
     a history with one row per 0.05 whose injected energy is dedt t; the figure; no checkpoint
@@ -109,6 +110,7 @@ def test_cli_runs_reports_statistics_and_refuses_bad_flags(tmp_path, capsys):
     assert "cfl" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_solver_outputs_go_through_prepare_and_the_pipeline(tmp_path):
     """Two runs with different beta, named as classes, are prepared (buffered split along x1)
     and read back by make_dataset without any conversion."""
@@ -150,6 +152,7 @@ def test_turbulence_statistics_measure_known_fields():
     assert stats["anisotropy"] > 2
 
 
+@pytest.mark.slow
 def test_simulating_imports_neither_tensorflow_nor_keras():
     """Running the solver (API and CLI module) never pays for importing TensorFlow or Keras."""
     import subprocess
@@ -170,6 +173,7 @@ def test_simulating_imports_neither_tensorflow_nor_keras():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_output_times_not_representable_in_float32_are_reached():
     """float32(0.02) is below 0.02: the run must still write its output there, not loop forever
     (it did: the chunk target rounded to the current time and no step was taken)."""
@@ -178,6 +182,7 @@ def test_output_times_not_representable_in_float32_are_reached():
     assert [s.time for s in snaps] == pytest.approx([0.02, 0.03], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_seeds_give_independent_runs_that_prepare_splits_whole(tmp_path, capsys):
     """``simulate --seeds 3`` writes OUT/<class>/seed<k>/ from three driving seeds (different
     boxes); ``prepare --split-by realization`` gives each run wholly to one split, so no run

@@ -55,6 +55,7 @@ def jnp_array(x):
     return jnp.asarray(x, jnp.float64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wave", ["fast", "alfven", "slow"])
 def test_linear_waves_converge_at_second_order(wave):
     """Oblique (k along (1,1,1)) fast, Alfven and slow waves return to their initial state after
@@ -134,6 +135,7 @@ def test_div_b_stays_at_round_off_and_mass_momentum_are_conserved():
     assert np.abs(np.asarray(carry.state.rho) - 1.0).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_decaying_turbulence_loses_energy_monotonically():
     """Without driving, the isothermal total energy ``E = <rho v^2/2 + B^2/2 + c_s^2 rho ln rho>``
     (conserved by the ideal equations) only decreases, sampled every 0.1 until t = 1, and falls by
@@ -152,6 +154,7 @@ def test_decaying_turbulence_loses_energy_monotonically():
     assert values[-1] < 0.9 * values[0] + 0.1 * (0.5 * 0.45 ** 2)
 
 
+@pytest.mark.slow
 def test_field_loop_is_advected_with_its_shape():
     """A weak field loop (radius 0.3, beta ~ 1e6) advected by v = (1, 1, 0) for t = 0.5 moves by
     exactly half the box: at 24^3 its |B| correlates with the shifted initial loop at > 0.9 and
@@ -173,6 +176,7 @@ def test_field_loop_is_advected_with_its_shape():
     assert div.max() / n / 1e-3 < 1e-10
 
 
+@pytest.mark.slow
 def test_driving_injects_energy_at_the_requested_rate_without_net_momentum():
     """From rest, driving at dedt = 0.1 for t = 0.2 (well before an eddy turnover) raises the
     total energy by dedt t within 10 %, with zero net momentum (< 1e-12) and the bookkeeping

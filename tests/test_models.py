@@ -171,6 +171,7 @@ def _variance_classes(rng, n):
     return (rng.normal(0, 1, (n, 16, 16, 1)) * scale + 3.0).astype("float32"), labels
 
 
+@pytest.mark.slow
 def test_classifier_is_usable_in_inference_after_a_few_dozen_steps():
     """Two classes told apart by their pixel variance (offset 3, far from BatchNorm's initial
     moving mean 0): after 40 steps the classifier must classify held-out images in inference

@@ -13,7 +13,7 @@ from crturb_keras.io.athena import read_athdf, write_athdf
 from crturb_keras.io.fits import read_fits_cube
 from pipelines import convert, simulate
 
-from conftest import make_snapshot
+from helpers import make_snapshot
 
 ARGS = ["--solver", "surrogate", "--resolution", "16", "--snapshots", "2", "--meshblock", "8"]
 

@@ -4,7 +4,7 @@ import pytest
 from crturb_keras.errors import DataFormatError
 from crturb_keras.snapshot import Snapshot, axis_index, stored_requirements
 
-from conftest import make_snapshot
+from helpers import make_snapshot
 
 
 def test_derived_fields_are_computed_from_stored_ones(snapshot):

@@ -212,3 +212,135 @@ def test_parallel_prepare_gives_identical_results(surrogate, tmp_path):
         for part in ("images", "labels", "meta"):
             np.testing.assert_array_equal(np.load(tmp_path / "one" / f"{stem}.{part}.npy"),
                                           np.load(tmp_path / "two" / f"{stem}.{part}.npy"))
+
+
+def axis_coded_snapshot(axis: int, seed: int) -> Snapshot:
+    """A 16^3 cube whose value is 1000 (index along ``axis`` + 1) + noise in [0, 1): the plane of
+    every pixel along that axis can be decoded (axis 1 = x1, 2 = x2, 3 = x3)."""
+    noise = np.random.default_rng(seed).random((16, 16, 16))
+    index = np.arange(16).reshape([16 if a == 3 - axis else 1 for a in range(3)])
+    faces = np.linspace(0, 1, 17)
+    return Snapshot({"rho": (1000.0 * (index + 1) + noise).astype(np.float32)}, faces, faces,
+                    faces, attributes={"SurrogateClass": "MHD"})
+
+
+@pytest.mark.parametrize("axis", ["x1", "x2", "x3"])
+def test_images_are_normal_to_the_chosen_axis(tmp_path, axis):
+    """Every tile prepared along ``axis`` lies in one plane normal to it, and the planes of the
+    three splits are those its manifest's regions name. Mutation caught: slicing along x1
+    whatever the axis."""
+    number = int(axis[1])
+    for n, cls in enumerate(("MHD", "CR_Advect")):
+        write_athdf(axis_coded_snapshot(number, n), tmp_path / "src" / cls / "c.out1.00000.athdf")
+    config = PrepareConfig(axis=axis, tile=8, buffer="2", log=False, normalize="none",
+                           dtype="float32")
+    out = tmp_path / "prep"
+    prepare(discover_sources([str(tmp_path / "src")]), out, config, progress=False)
+    for split in ("train", "val", "test"):
+        images = _load(out, split, "slice")[..., 0].astype(np.float64)
+        planes = np.floor(images / 1000.0) - 1
+        assert len(images) and (planes == planes[:, :1, :1]).all(), "a tile crosses planes"
+        assert (planes[:, 0, 0] == _meta(out, split)[:, 1]).all()  # recorded window = plane
+
+
+def _meta(root: Path, split: str, kind: str = "slice") -> np.ndarray:
+    return np.concatenate([np.load(f) for f in sorted((root / split / kind).glob("*.meta.npy"))])
+
+
+def test_slice_step_and_training_rolls(tmp_path):
+    """``slice_step=2`` keeps every other plane of a region; ``train_rolls=1`` adds one
+    periodically rolled copy of every training image (and nothing to val/test). Mutations
+    caught: either option ignored, or the copies not rolls of their own image."""
+    for n, cls in enumerate(("MHD", "CR_Advect")):
+        write_athdf(axis_coded_snapshot(1, n), tmp_path / "src" / cls / "c.out1.00000.athdf")
+    sources = discover_sources([str(tmp_path / "src")])
+    common = dict(tile=16, buffer="1", fractions=(0.5, 0.25, 0.25), log=False, normalize="none",
+                  dtype="float32")
+    prepare(sources, tmp_path / "base", PrepareConfig(**common), progress=False)
+    prepare(sources, tmp_path / "step", PrepareConfig(**common, slice_step=2), progress=False)
+    prepare(sources, tmp_path / "rolls", PrepareConfig(**common, train_rolls=1), progress=False)
+
+    def planes(root, split):
+        images = _load(root, split, "slice")[..., 0]
+        return images, _meta(root, split)[:, 0], np.floor(images[:, 0, 0] / 1000.0) - 1
+
+    for split in ("train", "val", "test"):
+        base, base_cube, base_plane = planes(tmp_path / "base", split)
+        _, step_cube, step_plane = planes(tmp_path / "step", split)
+        for cube in (0, 1):
+            kept = np.sort(step_plane[step_cube == cube])
+            every = np.sort(base_plane[base_cube == cube])
+            assert len(kept) == (len(every) + 1) // 2 and set(kept) <= set(every)
+            gaps = np.abs(kept[:, None] - kept[None, :])
+            gaps = np.minimum(gaps, 16 - gaps) + 16 * np.eye(len(kept))
+            assert gaps.min() >= 2  # no two neighbouring planes kept
+        rolled, rolled_cube, rolled_plane = planes(tmp_path / "rolls", split)
+        if split != "train":
+            assert len(rolled) == len(base)
+            continue
+        assert len(rolled) == 2 * len(base)
+        originals = {(c, p): t for t, c, p in zip(base, base_cube, base_plane)}
+        moved = 0
+        for tile, cube, plane in zip(rolled, rolled_cube, rolled_plane):
+            original = originals[(cube, plane)]
+            shifts = [(a, b) for a in range(16) for b in range(16)
+                      if np.array_equal(np.roll(original, (a, b), axis=(0, 1)), tile)]
+            assert shifts, "a training tile is neither an original nor a periodic roll of it"
+            moved += shifts != [(0, 0)]
+        assert moved >= len(base) // 2  # the copies are shifted (a random shift may be zero)
+
+
+def test_spectrum_flattening_and_smoothing_act_on_the_images(surrogate, tmp_path):
+    """``flatten_spectrum`` leaves a white spectrum (ring power proportional to k: slope 1,
+    measured on the prepared training slices), ``smooth_sigma`` removes small-scale power; the
+    plain slices are red (slope below -1). Mutation caught: either option ignored."""
+    from crturb_keras.spectra import radial_power_spectrum, spectral_slope
+
+    sources = discover_sources([str(surrogate)])
+    slopes, high = {}, {}
+    for name, extra in (("plain", {}), ("flat", {"flatten_spectrum": True}),
+                        ("smooth", {"smooth_sigma": 2.0})):
+        prepare(sources, tmp_path / name, PrepareConfig(tile=32, dtype="float32", **extra),
+                progress=False)
+        k, power = radial_power_spectrum(_load(tmp_path / name, "train", "slice")[..., 0])
+        slopes[name] = spectral_slope(k, power, 2, 12)
+        high[name] = power[k > 8].sum() / power.sum()
+    assert slopes["plain"] < -1.0
+    assert slopes["flat"] == pytest.approx(1.0, abs=0.25)
+    assert high["smooth"] < 0.05 * high["plain"]
+
+
+@pytest.mark.parametrize("method", ["minmax", "equalize"])
+def test_minmax_and_equalize_in_prepare(surrogate, tmp_path, method):
+    """``minmax`` maps each cube's log-density to [0, 1] (its tiles over all splits reach both
+    ends); ``equalize`` makes every tile's values its pixels' rank quantiles in [0, 1]."""
+    sources = discover_sources([str(surrogate)])[:2]
+    out = tmp_path / method
+    prepare(sources, out, PrepareConfig(tile=16, normalize=method, dtype="float32"),
+            progress=False)
+    tiles, cubes = [], []
+    for split in ("train", "val", "test"):
+        tiles.append(_load(out, split, "slice")[..., 0])
+        cubes.append(_meta(out, split)[:, 0])
+    tiles, cubes = np.concatenate(tiles), np.concatenate(cubes)
+    if method == "minmax":
+        for cube in np.unique(cubes):
+            values = tiles[cubes == cube]
+            assert values.min() == 0.0 and values.max() == pytest.approx(1.0, abs=1e-6)
+    else:
+        quantiles = np.linspace(0, 1, 16 * 16)
+        for tile in tiles[:50]:  # tied values share their mean rank: half a step at most
+            assert np.abs(np.sort(tile.ravel()) - quantiles).max() <= 0.5 / 255 + 1e-6
+
+
+def test_small_inputs_are_prepared_in_one_process(surrogate, monkeypatch):
+    """Automatic worker count: one process below 32 MiB of input (starting a pool costs more
+    than it saves), else the cores up to 4 and the number of sources; an explicit count wins."""
+    import os
+
+    from crturb_keras.data import store
+
+    sources = discover_sources([str(surrogate)])[:4]
+    assert store._workers(0, sources) == 1 and store._workers(2, sources) == 2
+    monkeypatch.setattr(store, "SMALL_INPUT_BYTES", 0)
+    assert store._workers(0, sources) == min(os.cpu_count(), 4, len(sources))

@@ -21,7 +21,7 @@ from pipelines import tune as tune_cli
 from tuning import search, space as spaces
 from tuning.hypermodels import CrturbHyperModel
 
-from conftest import surrogate_dataset
+from helpers import surrogate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,11 +51,29 @@ def test_search_space_overrides_and_errors():
         search.objective_for("classify", "val_ssim")
 
 
+def test_keras_tuner_internals_we_rely_on_are_there():
+    """``tuning/search.py`` (the one module that touches keras-tuner's private ``src``) needs
+    these names; an upgrade that moves them fails here, not in a distributed search."""
+    import inspect
+
+    from keras_tuner.src.distribute import oracle_chief
+    from keras_tuner.src.engine import oracle as oracle_module
+    from keras_tuner.src.engine import trial as trial_module
+
+    assert callable(oracle_chief.exit_chief) and callable(oracle_module.synchronized)
+    assert hasattr(oracle_module.LOCKS, "__getitem__")
+    for status in ("STOPPED", "IDLE", "INVALID", "FAILED", "COMPLETED"):
+        assert hasattr(trial_module.TrialStatus, status)
+    assert {"hyperparameters", "trial_id", "status"} <= set(
+        inspect.signature(trial_module.Trial).parameters)
+
+
 def _rows(path: Path) -> list[dict]:
     with open(path) as handle:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_local_search_retrains_and_reports(data, tmp_path, capsys):
     out = tmp_path / "tune"
     args = ["--data", str(data), "--tuner", "random", "--max-trials", "2", "--epochs", "2",
@@ -137,22 +155,10 @@ def _oracle_state(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_chief_and_two_workers_run_every_trial_once(data, tmp_path):
-    out = tmp_path / "dist" / "tune"
-    out.parent.mkdir()
-    chief, workers = _distributed(data, out, trials=4, epochs=2)
-    codes = [p.wait(timeout=600) for p in (chief, *workers)]
-    assert codes == [0, 0, 0], (out.parent / "chief.log").read_text()[-3000:]
-    rows = _rows(out / "results.csv")
-    assert sorted(r["trial"] for r in rows) == ["0", "1", "2", "3"]
-    assert {r["status"] for r in rows} == {"COMPLETED"}
-    assert set(_oracle_state(out)["run_times"].values()) == {1}
-    for i in range(2):
-        assert "no trials left" in (out.parent / f"worker{i}.log").read_text()
-
-
-@pytest.mark.slow
 def test_losing_a_worker_does_not_lose_the_search(data, tmp_path):
+    """A chief and two workers share three trials; one worker is killed mid-trial. Its trial is
+    run again, every other trial exactly once, the surviving worker finds no trials left, and
+    the chief finishes the search."""
     out = tmp_path / "lost" / "tune"
     out.parent.mkdir()
     chief, workers = _distributed(data, out, trials=3, epochs=40,
@@ -169,6 +175,7 @@ def test_losing_a_worker_does_not_lose_the_search(data, tmp_path):
     assert "lost worker(s), their trials retried: tuner0" in (out.parent / "chief.log").read_text()
     runs = _oracle_state(out)["run_times"]
     assert sorted(runs.values()) == [1, 1, 2]  # only the dead worker's trial ran twice
+    assert "no trials left" in (out.parent / "worker1.log").read_text()
 
 
 class _Crashing(CrturbHyperModel):

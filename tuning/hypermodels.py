@@ -1,8 +1,12 @@
 """keras-tuner HyperModels that wrap the package's own model builders (no second architecture).
 
 A trial's hyperparameters override fields of a base :class:`~crturb_keras.training.TrainConfig`;
-the model comes from :func:`crturb_keras.training.build_model`, the data from
-:func:`crturb_keras.data.make_dataset`, exactly as in a normal training run.
+the model comes from :func:`crturb_keras.training.build_model`, the data and class weights from
+:func:`crturb_keras.training.fit_inputs`, early stopping and learning-rate reduction from
+:func:`crturb_keras.training.schedule_callbacks`: the same as in a normal training run. What
+differs: a trial runs on one device (``distribute`` is ignored: the tuner's chief/worker mode
+spreads trials over machines instead), writes no run directory and is not resumed epoch by epoch
+(an interrupted search resumes trial by trial).
 """
 
 from __future__ import annotations
@@ -12,9 +16,8 @@ import dataclasses
 import keras
 import keras_tuner as kt
 
-from crturb_keras.data import make_dataset
 from crturb_keras.data.store import load_manifest
-from crturb_keras.training import TrainConfig, build_model
+from crturb_keras.training import TrainConfig, build_model, fit_inputs, schedule_callbacks
 
 from .space import register
 
@@ -45,14 +48,10 @@ class CrturbHyperModel(kt.HyperModel):
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         config = self.config_for(hp)
-        task = "classify" if config.task == "classify" else "map"
-        common = dict(task=task, batch_size=config.batch_size, kind=config.kind, seed=config.seed)
-        train = make_dataset(config.data, "train", **common)
-        val = make_dataset(config.data, "val", **common)
-        stop = keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
-                                             restore_best_weights=True)
+        train, val, weights = fit_inputs(config, self.manifest)
         kwargs.setdefault("epochs", config.epochs)
         kwargs.setdefault("verbose", 0)
-        return model.fit(train, validation_data=val, shuffle=False,
-                         callbacks=[stop, keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
-                         **kwargs)
+        return model.fit(train, validation_data=val, shuffle=False, class_weight=weights,
+                         steps_per_epoch=config.steps_per_epoch or None,
+                         callbacks=[*schedule_callbacks(config), keras.callbacks.TerminateOnNaN(),
+                                    *(callbacks or [])], **kwargs)

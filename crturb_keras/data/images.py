@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..snapshot import axis_index
 from .splits import Region
 
@@ -27,7 +28,7 @@ def projection_windows(region: Region, depth: int, stride: int | None = None) ->
     ``stride`` defaults to ``depth`` (non-overlapping windows).
     """
     if depth < 1:
-        raise ValueError(f"projection depth must be >= 1 cell, got {depth}")
+        raise ConfigError(f"projection depth must be >= 1 cell, got {depth}")
     step = stride or depth
     return [(s, s + depth) for s in range(region.start, region.stop - depth + 1, step)]
 
@@ -47,9 +48,10 @@ def projections(cube: np.ndarray, axis: str, windows: list[tuple[int, int]]) -> 
 def tile_positions(height: int, width: int, tile: int, stride: int) -> list[tuple[int, int]]:
     """Top-left corners ``(row, col)`` of ``tile x tile`` windows with the given stride."""
     if tile < 1 or stride < 1:
-        raise ValueError(f"tile and stride must be >= 1, got tile={tile}, stride={stride}")
+        raise ConfigError(f"tile and stride must be >= 1, got tile={tile}, stride={stride}")
     if tile > min(height, width):
-        raise ValueError(f"tile {tile} px is larger than the {height}x{width} images")
+        raise ConfigError(f"tile {tile} px is larger than the {height}x{width} images; choose "
+                          f"--tile <= {min(height, width)}")
     return [(r, c) for r in range(0, height - tile + 1, stride)
             for c in range(0, width - tile + 1, stride)]
 

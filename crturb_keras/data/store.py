@@ -245,8 +245,9 @@ def prepare(
     progress : bool
         Show progress bars over sources (on stderr).
     workers : int
-        Processes for the per-source passes; 0 = as many as CPU cores (at most 4). Results do
-        not depend on it.
+        Processes for the per-source passes; 0 = as many as CPU cores (at most 4), or one when
+        the sources total less than 32 MiB (starting workers would take longer than the work).
+        Results do not depend on it.
 
     Returns
     -------
@@ -275,7 +276,7 @@ def prepare(
         return _reuse_or_refuse(out_dir, identity)
 
     classes = class_indices([s.class_name for s in sources])
-    jobs = _workers(workers, len(sources))
+    jobs = _workers(workers, sources)
     survey = _parallel(_survey_source, [(s, config) for s in sources], jobs, "read", progress)
     _check_image_sizes(sources, survey, config)
     if config.targets and not any(info["has_targets"] for info in survey):
@@ -347,9 +348,16 @@ def _reuse_or_refuse(out_dir: Path, identity: dict) -> dict:
                       f"--out or delete {out_dir}")
 
 
-def _workers(requested: int, n_sources: int) -> int:
-    """Processes for per-source work: ``requested``, or (0) as many as cores, at most 4."""
-    return max(1, min(requested or min(os.cpu_count() or 1, 4), n_sources))
+SMALL_INPUT_BYTES = 32 * 2**20
+
+
+def _workers(requested: int, sources: Sequence[Source]) -> int:
+    """Processes for per-source work: ``requested``, or (0) as many as cores, at most 4, and one
+    for inputs under :data:`SMALL_INPUT_BYTES` in all."""
+    if not requested:
+        size = sum(os.path.getsize(path) for source in sources for path in source.paths)
+        requested = 1 if size < SMALL_INPUT_BYTES else min(os.cpu_count() or 1, 4)
+    return max(1, min(requested, len(sources)))
 
 
 def _parallel(function, jobs: list[tuple], workers: int, label: str, progress: bool) -> list:

@@ -19,6 +19,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import rankdata
 
+from ..errors import ConfigError, DataFormatError
+
 NORMALIZATIONS = ("none", "minmax", "standardize", "equalize")
 
 
@@ -26,21 +28,21 @@ def log10(images: np.ndarray) -> np.ndarray:
     """``log10`` of positive data (density, energy density); raises on non-positive values."""
     data = np.asarray(images, dtype=np.float32)
     if np.any(data <= 0):
-        raise ValueError(f"log10 needs positive values, found {int(np.sum(data <= 0))} <= 0")
+        raise DataFormatError(f"log10 needs positive values, found {int(np.sum(data <= 0))} <= 0")
     return np.log10(data)
 
 
 def minmax(images: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Scale to ``[0, 1]`` with given extremes (those of the source cube)."""
     if not hi > lo:
-        raise ValueError(f"minmax needs max > min, got min={lo}, max={hi}")
+        raise DataFormatError(f"minmax needs max > min, got min={lo}, max={hi}")
     return ((np.asarray(images, dtype=np.float32) - lo) / (hi - lo)).astype(np.float32)
 
 
 def standardize(images: np.ndarray, mean: float, std: float) -> np.ndarray:
     """``(x - mean) / std`` with statistics measured on the training split."""
     if not std > 0:
-        raise ValueError(f"standardize needs std > 0, got {std}")
+        raise DataFormatError(f"standardize needs std > 0, got {std}")
     return ((np.asarray(images, dtype=np.float32) - mean) / std).astype(np.float32)
 
 
@@ -75,7 +77,7 @@ def gaussian_smooth(images: np.ndarray, sigma_px: float, periodic: bool = True) 
     out of a slice.
     """
     if sigma_px < 0:
-        raise ValueError(f"sigma_px must be >= 0, got {sigma_px}")
+        raise ConfigError(f"sigma_px must be >= 0, got {sigma_px}")
     data = np.asarray(images, dtype=np.float32)
     if sigma_px == 0:
         return data.copy()

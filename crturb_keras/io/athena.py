@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from ..checks import check_memory
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from ..snapshot import Snapshot, stored_requirements
 from .atomic import atomic_path
 
@@ -388,7 +388,7 @@ def write_athdf(
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype("float32"), np.dtype("float64")):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
     nx3, nx2, nx1 = snapshot.shape
     root = np.array([nx1, nx2, nx3])
     if meshblock_size is None:
@@ -396,7 +396,7 @@ def write_athdf(
     else:
         block = np.broadcast_to(np.asarray(meshblock_size, dtype=int), (3,)).copy()
     if np.any(block < 1) or np.any(root % block):
-        raise ValueError(f"meshblock_size {block.tolist()} must divide the mesh {root.tolist()} "
+        raise ConfigError(f"meshblock_size {block.tolist()} must divide the mesh {root.tolist()} "
                          f"(given as nx1, nx2, nx3)")
     per_axis = root // block
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in per_axis], indexing="ij"), axis=-1)
@@ -406,13 +406,13 @@ def write_athdf(
 
     magnetic = [n for n in ("Bcc1", "Bcc2", "Bcc3") if n in snapshot.fields]
     if magnetic and len(magnetic) != 3:
-        raise ValueError(f"write_athdf needs all of Bcc1, Bcc2, Bcc3 or none, got {magnetic}")
+        raise ConfigError(f"write_athdf needs all of Bcc1, Bcc2, Bcc3 or none, got {magnetic}")
     hydro = [n for n in snapshot.fields if n not in magnetic]
     groups = [(variable, hydro)] if hydro else []
     if magnetic:
         groups.append(("B", magnetic))
     if any(len(n) >= NAME_BYTES for n in snapshot.fields):
-        raise ValueError(f"variable names must be shorter than {NAME_BYTES} bytes")
+        raise ConfigError(f"variable names must be shorter than {NAME_BYTES} bytes")
 
     faces = [snapshot.x1f, snapshot.x2f, snapshot.x3f]
     out = Path(path)

@@ -302,7 +302,7 @@ def write_fits_map(
         image = image.data
     data = np.asarray(image, dtype=np.float32)
     if data.ndim != 2:
-        raise ValueError(f"write_fits_map needs a 2-D array (H, W), got shape {data.shape}")
+        raise ConfigError(f"write_fits_map needs a 2-D array (H, W), got shape {data.shape}")
     hdu = fits.PrimaryHDU(data=data, header=header.copy() if header is not None else None)
     if name and name != "PRIMARY":
         hdu.header["EXTNAME"] = name
