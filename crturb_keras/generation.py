@@ -38,8 +38,8 @@ from .metrics import vrmse
 from .models.autoencoder import VariationalAutoencoder, build_autoencoder
 from .models.diffusion import DiffusionModel, build_denoiser
 from .plots import plot_learning_curves, plot_sample_grid
-from .training import (check_converged, check_new_run, load_model_file, read_record,
-                       versions)
+from .training import (batches_per_call, check_converged, check_new_run, load_model_file,
+                       read_record, versions)
 
 MODELS = ("ddim", "cddim", "ldm")
 
@@ -290,7 +290,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                                             circular, mean, std, config.seed)
             autoencoder.compile(_optimizer(config, ema=False), loss="mse",
                                 jit_compile=_jit(config),
-                                steps_per_execution=config.steps_per_execution)
+                                steps_per_execution=batches_per_call(config.steps_per_execution))
             train_data, val_data = _datasets(config, classes, "xy")
             history = autoencoder.fit(
                 train_data, validation_data=val_data, epochs=config.autoencoder_epochs,
@@ -317,7 +317,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
         diffusion = DiffusionModel(network, mean, std, config.class_dropout, config.min_signal,
                                    config.max_signal, config.seed)
         diffusion.compile(_optimizer(config, ema=True), jit_compile=_jit(config),
-                          steps_per_execution=config.steps_per_execution)
+                          steps_per_execution=batches_per_call(config.steps_per_execution))
         callbacks = [keras.callbacks.CSVLogger(str(tmp / "history.csv")),
                      keras.callbacks.TerminateOnNaN()]
         if config.model == "ldm":

@@ -87,7 +87,8 @@ class TrainConfig:
     steps_per_execution : int
         Batches per compiled call: fewer Python round trips per step. On 2 CPU cores 8 was never
         slower than 1 and up to 1.7x faster for the default CNN fed by ``make_dataset`` (noisy
-        medians, ``benchmarks/train_throughput.py``); epoch-level callbacks are unaffected.
+        medians, ``benchmarks/train_throughput.py``); epoch-level callbacks are unaffected. On
+        the PyTorch backend, whose Keras trainer takes one batch per call, 1 is used.
     distribute : {"none", "mirrored", "data-parallel"}
         Multi-device training (see :mod:`crturb_keras.distribute`): ``batch_size`` is then per
         replica and the learning rate is scaled by the number of replicas.
@@ -189,7 +190,7 @@ def build_model(config: TrainConfig, manifest: dict, replicas: int = 1) -> keras
                                  block_dropout=config.block_dropout)
         model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], jit_compile=_jit(config),
-                      steps_per_execution=config.steps_per_execution)
+                      steps_per_execution=batches_per_call(config.steps_per_execution))
     else:
         targets = manifest["geometry"]["targets"]
         if not targets:
@@ -198,8 +199,15 @@ def build_model(config: TrainConfig, manifest: dict, replicas: int = 1) -> keras
         model = build_unet(shape, targets, depth=config.depth, base_filters=config.base_filters,
                            upsample=config.upsample)
         model.compile(optimizer, MapLoss(config.ssim_alpha), metrics=["mse", ssim],
-                      jit_compile=_jit(config), steps_per_execution=config.steps_per_execution)
+                      jit_compile=_jit(config),
+                      steps_per_execution=batches_per_call(config.steps_per_execution))
     return model
+
+
+def batches_per_call(requested: int) -> int:
+    """``steps_per_execution`` for this backend: ``requested``, or 1 on PyTorch (Keras's PyTorch
+    trainer refuses more)."""
+    return 1 if keras.backend.backend() == "torch" else requested
 
 
 def _jit(config: TrainConfig) -> bool:
