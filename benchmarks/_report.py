@@ -43,7 +43,8 @@ def machine() -> dict:
     return {"cpu": model, "cpus": os.cpu_count(),
             "vector_extensions": [f for f in VECTOR_FLAGS if f in flags],
             "avx512": "avx512f" in flags, "amx": "amx_tile" in flags,
-            "isa_limit": os.environ.get("ONEDNN_MAX_CPU_ISA"), "gpus": gpus,
+            "isa_limit": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+            "tf_onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "gpus": gpus,
             "platform": platform.platform()}
 
 
@@ -54,6 +55,8 @@ def describe(info: dict | None = None) -> str:
             f"AMX {'yes' if info['amx'] else 'no'}")
     if info["isa_limit"]:
         line += f", oneDNN capped at {info['isa_limit']}"
+    if info["tf_onednn"] == "0":
+        line += ", TensorFlow's oneDNN off"
     return line + (f"; GPU {', '.join(info['gpus'])}" if info["gpus"] else "; no GPU")
 
 

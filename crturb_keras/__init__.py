@@ -7,8 +7,16 @@ TensorFlow.
 """
 
 import importlib
+import os
 
-from ._version import __version__
+# TensorFlow turns on its oneDNN kernels by default only on CPUs with AVX512_VNNI/BF16, AVX_VNNI
+# or AMX (tensorflow/core/util/port.cc); on AVX2-only CPUs (AMD EPYC Zen 2/3, older Xeons) it
+# falls back to Eigen, which trained the default classifier at half the speed (480 vs 950 img/s
+# with oneDNN capped at AVX2, README "Benchmarks"). Only effective before TensorFlow is
+# imported; a user's own setting wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+from ._version import __version__  # noqa: E402
 from .errors import ConfigError, CrturbError, DataFormatError, SplitError
 from .io import (
     FitsMap,

@@ -188,3 +188,24 @@ def test_classifier_is_usable_in_inference_after_a_few_dozen_steps():
     test, test_labels = _variance_classes(rng, 200)
     predicted = np.argmax(model.predict(test, verbose=0), axis=1)
     assert (predicted == test_labels).mean() > 0.9
+
+
+def test_importing_the_package_turns_on_tensorflows_onednn_kernels_unless_told_not_to():
+    """TensorFlow enables oneDNN by default only on CPUs with AVX512_VNNI/BF16 or AMX; on
+    AVX2-only CPUs its Eigen fallback trained at half the speed. ``import crturb_keras`` (before
+    TensorFlow) must turn oneDNN on, and leave a user's ``TF_ENABLE_ONEDNN_OPTS=0`` alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, crturb_keras, tensorflow\n"
+            "from tensorflow.python.util import _pywrap_util_port as port\n"
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], port.IsMklEnabled())\n")
+    for setting, expected in ((None, "1 True"), ("0", "0 False")):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        if setting is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = setting
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip().splitlines()[-1] == expected
