@@ -29,7 +29,7 @@ def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any)
     """Score a run on its test split; write ``metrics.json`` and figures; return the metrics.
 
     An existing ``metrics.json`` is returned as it is unless ``force`` is set. Generative runs
-    go to :func:`crturb_keras.generation_evaluation.evaluate_generator` with ``generative``
+    go to :func:`crturb_keras.generative.evaluate_generator` with ``generative``
     (``classifier``, ``n``, ``steps``, ``guidance``); other runs ignore those.
     """
     run = Path(run_dir)
@@ -37,7 +37,7 @@ def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any)
     if existing.exists() and not force:
         return json.loads(existing.read_text())
     if read_record(run)["config"]["task"] == "generate":
-        from .generation_evaluation import evaluate_generator
+        from .generative.evaluation import evaluate_generator
 
         options = {key: generative[key] for key in ("n", "steps", "guidance") if key in generative}
         return evaluate_generator(run, generative.get("classifier"), force=force, **options)

@@ -429,7 +429,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, keras.Model]:
     Raises
     ------
     ConfigError
-        If it is a generative run (see :func:`crturb_keras.generation.load_generator`).
+        If it is a generative run (see :func:`crturb_keras.generative.load_generator`).
     DataFormatError
         If the record or the model is damaged, or the model's tile size or outputs disagree
         with the task, classes and targets the record names.
@@ -438,7 +438,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, keras.Model]:
     task, data = record["config"]["task"], record["data"]
     if task == "generate":
         raise ConfigError(f"{run_dir}: a generative run; use pipelines.generate (or "
-                          f"crturb_keras.generation.load_generator) for it")
+                          f"crturb_keras.generative.load_generator) for it")
     path = Path(run_dir) / "model.keras"
     model = load_model_file(path)
     outputs = len(data["classes"]) if task == "classify" else len(data["targets"])

@@ -43,7 +43,7 @@ def report(run_dir: str | Path, force: bool = False, classifier: str | None = No
     metrics = evaluate(run_dir, force=force, classifier=classifier, n=n, steps=steps,
                        guidance=guidance)
     if metrics["task"] == "generate":
-        from crturb_keras.generation_evaluation import metrics_table
+        from crturb_keras.generative.evaluation import metrics_table
 
         print(f"{metrics['model']}: {metrics['samples_per_class']} samples per class, "
               f"{metrics['steps']} DDIM steps, vs test tiles; (real train vs test) in brackets")

@@ -23,7 +23,7 @@ from ._cli import add_config_arguments, config_from_args, run
 
 
 def build_parser(task: str = "classify") -> argparse.ArgumentParser:
-    from crturb_keras.generation import GenerateConfig
+    from crturb_keras.generative.training import GenerateConfig
     from crturb_keras.training import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__,
@@ -46,8 +46,8 @@ def build_parser(task: str = "classify") -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     generative = args.task == "generate"
     if generative:
-        from crturb_keras.generation import GenerateConfig as Config
-        from crturb_keras.generation import train_generator as fit
+        from crturb_keras.generative.training import GenerateConfig as Config
+        from crturb_keras.generative.training import train_generator as fit
     else:
         from crturb_keras.training import TrainConfig as Config
         from crturb_keras.training import train as fit

@@ -12,8 +12,8 @@ from astropy.io import fits
 from helpers import surrogate_dataset
 from crturb_keras.data.store import PrepareConfig
 from crturb_keras.errors import ConfigError
-from crturb_keras.generation import GenerateConfig, load_generator, train_generator
-from crturb_keras.generation_evaluation import evaluate_generator, metrics_table, seam_ratio
+from crturb_keras.generative.training import GenerateConfig, load_generator, train_generator
+from crturb_keras.generative.evaluation import evaluate_generator, metrics_table, seam_ratio
 from crturb_keras.training import TrainConfig, train
 
 TINY = dict(epochs=2, batch_size=16, widths=(8, 16), block_depth=1, embedding_dims=8,

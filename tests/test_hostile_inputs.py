@@ -27,7 +27,7 @@ from crturb_keras.data.sources import Source, discover_sources, sha256
 from crturb_keras.data.store import PrepareConfig, load_manifest, load_split, prepare
 from crturb_keras.errors import ConfigError, CrturbError, DataFormatError
 from crturb_keras.export import export
-from crturb_keras.generation import GenerateConfig, load_generator, train_generator
+from crturb_keras.generative.training import GenerateConfig, load_generator, train_generator
 from crturb_keras.io.athena import read_athdf, write_athdf
 from crturb_keras.io.atomic import atomic_path
 from crturb_keras.io.fits import read_fits_cube, write_fits_cube

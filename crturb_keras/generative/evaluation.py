@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .data.store import load_split
-from .errors import ConfigError
-from .generation import load_generator
-from .io.atomic import atomic_path
-from .metrics import classifier_agreement, classifier_features, generation_metrics
-from .plots import plot_generated_statistics
-from .spectra import radial_power_spectrum
+from ..data.store import load_split
+from ..errors import ConfigError
+from ..io.atomic import atomic_path
+from ..metrics import classifier_agreement, classifier_features, generation_metrics
+from ..plots import plot_generated_statistics
+from ..spectra import radial_power_spectrum
+from .training import load_generator
 
 
 def seam_ratio(images: np.ndarray) -> float:
@@ -40,7 +40,7 @@ def seam_ratio(images: np.ndarray) -> float:
 def _classifier(classifier_run: str | os.PathLike | None, record: dict):
     if classifier_run is None:
         return None
-    from .training import load_run
+    from ..training import load_run
 
     classifier_record, model = load_run(classifier_run)
     if classifier_record["config"]["task"] != "classify":

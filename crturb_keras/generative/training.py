@@ -29,17 +29,23 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from .checks import check_finite, safe_name
-from .data.pipeline import make_dataset, symmetry
-from .data.store import load_split
-from .errors import ConfigError
-from .io.atomic import atomic_dir
-from .metrics import vrmse
-from .models.autoencoder import VariationalAutoencoder, build_autoencoder
-from .models.diffusion import DiffusionModel, build_denoiser
-from .plots import plot_learning_curves, plot_sample_grid
-from .training import (batches_per_call, check_converged, check_new_run, load_model_file,
-                       read_record, versions)
+from ..checks import check_finite, safe_name
+from ..data.pipeline import make_dataset, symmetry
+from ..data.store import load_split
+from ..errors import ConfigError
+from ..io.atomic import atomic_dir
+from ..metrics import vrmse
+from ..models.autoencoder import VariationalAutoencoder, build_autoencoder
+from ..models.diffusion import DiffusionModel, build_denoiser
+from ..plots import plot_learning_curves, plot_sample_grid
+from ..training import (
+    batches_per_call,
+    check_converged,
+    check_new_run,
+    load_model_file,
+    read_record,
+    versions,
+)
 
 MODELS = ("ddim", "cddim", "ldm")
 
