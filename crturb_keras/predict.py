@@ -9,9 +9,11 @@ and for the U-net the output is NaN again wherever the input was.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -177,3 +179,54 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
     fields = fields[:image.shape[0], :image.shape[1]]
     return MapPrediction(task="map", probabilities=None, map_probabilities=None,
                          fields=fields.astype(np.float32), **common)
+
+
+def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str | os.PathLike,
+                     source: str, run_dir: str | os.PathLike, overwrite: bool = False
+                     ) -> list[Path]:
+    """Write a prediction beside its map; return the files written.
+
+    A classification gives ``STEM.json`` (per-tile and whole-map probabilities) and ``STEM.png``
+    (the map with its tiles coloured by class); a U-net prediction gives ``STEM.fits`` with one
+    image extension per target field, carrying the input map's header (its WCS included). Every
+    output is checked before anything is written (no NaN in JSON), and each file is written under
+    a temporary name and renamed.
+
+    Raises
+    ------
+    ConfigError
+        If an output exists and ``overwrite`` is not set.
+    """
+    from astropy.io import fits
+
+    from .io.atomic import atomic_path
+    from .plots import plot_map_prediction
+
+    stem = Path(stem)
+    if result.task == "classify":
+        outputs = [stem.with_suffix(".json"), stem.with_suffix(".png")]
+        if any(p.exists() for p in outputs) and not overwrite:
+            raise ConfigError(f"{outputs[0]} exists; pass --overwrite or another --out")
+        summary = {"input": source, "tile": result.tile, "classes": result.class_names,
+                   "map_probabilities": result.map_probabilities.tolist(),
+                   "tiles": [{"row": int(r), "col": int(c), "probabilities": p.tolist()}
+                             for (r, c), p in zip(result.positions, result.probabilities)]}
+        text = json.dumps(summary, indent=1, allow_nan=False)  # never write invalid JSON
+        plot_map_prediction(image, result.positions, result.tile, result.probabilities,
+                            result.class_names, outputs[1])
+        with atomic_path(outputs[0]) as tmp:
+            tmp.write_text(text)
+        return outputs
+    target = stem if stem.suffix.lower() == ".fits" else stem.with_suffix(".fits")
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} exists; pass --overwrite or another --out")
+    header = header.copy() if header is not None else fits.Header()
+    hdus = [fits.PrimaryHDU(header=header)]
+    for t, name in enumerate(result.target_names):
+        extension = fits.ImageHDU(result.fields[..., t], header=header, name=name)
+        extension.header["FIELD"] = name
+        extension.header["COMMENT"] = f"predicted by crturb-keras run {run_dir}"
+        hdus.append(extension)
+    with atomic_path(target) as tmp:
+        fits.HDUList(hdus).writeto(tmp, output_verify="silentfix")
+    return [target]

@@ -12,7 +12,6 @@ Nothing is written unless every output is finite; tiny, constant or mostly blank
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -36,13 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from astropy.io import fits
-
-    from crturb_keras.errors import ConfigError
-    from crturb_keras.io.atomic import atomic_path
     from crturb_keras.io.fits import read_fits_map
-    from crturb_keras.plots import plot_map_prediction
-    from crturb_keras.predict import predict_map
+    from crturb_keras.predict import predict_map, write_prediction
 
     hdu = int(args.hdu) if args.hdu and args.hdu.isdigit() else args.hdu
     image = read_fits_map(args.input, hdu=hdu)
@@ -54,40 +48,16 @@ def main(args: argparse.Namespace) -> int:
           f"{len(result.positions)} tile(s) of {result.tile} px scored, "
           f"{result.skipped_tiles} skipped as blank, {result.blank_fraction:.1%} blank pixels")
     if result.task == "classify":
-        outputs = [stem.with_suffix(".json"), stem.with_suffix(".png")]
-        if any(p.exists() for p in outputs) and not args.overwrite:
-            raise ConfigError(f"{outputs[0]} exists; pass --overwrite or another --out")
         order = result.map_probabilities.argsort()[::-1]
         print("whole map: " + ", ".join(f"{result.class_names[i]} {result.map_probabilities[i]:.3f}"
                                         for i in order))
         for (row, col), p in zip(result.positions, result.probabilities):
             print(f"  tile at ({row:4d}, {col:4d}): {result.class_names[p.argmax()]:<18} "
                   f"{p.max():.3f}")
-        summary = {"input": str(args.input), "tile": result.tile,
-                   "classes": result.class_names,
-                   "map_probabilities": result.map_probabilities.tolist(),
-                   "tiles": [{"row": int(r), "col": int(c), "probabilities": p.tolist()}
-                             for (r, c), p in zip(result.positions, result.probabilities)]}
-        text = json.dumps(summary, indent=1, allow_nan=False)  # never write invalid JSON
-        plot_map_prediction(image.data, result.positions, result.tile, result.probabilities,
-                            result.class_names, outputs[1])
-        with atomic_path(outputs[0]) as tmp:
-            tmp.write_text(text)
-        print(f"written: {outputs[0]}, {outputs[1]}")
-    else:
-        target = stem if stem.suffix.lower() == ".fits" else stem.with_suffix(".fits")
-        if target.exists() and not args.overwrite:
-            raise ConfigError(f"{target} exists; pass --overwrite or another --out")
-        header = image.header.copy()
-        hdus = [fits.PrimaryHDU(header=header)]
-        for t, name in enumerate(result.target_names):
-            hdu_out = fits.ImageHDU(result.fields[..., t], header=header, name=name)
-            hdu_out.header["FIELD"] = name
-            hdu_out.header["COMMENT"] = f"predicted by crturb-keras run {args.run_dir}"
-            hdus.append(hdu_out)
-        with atomic_path(target) as tmp:
-            fits.HDUList(hdus).writeto(tmp, output_verify="silentfix")
-        print(f"written: {target} ({', '.join(result.target_names)})")
+    written = write_prediction(result, image.data, image.header, stem, str(args.input),
+                               args.run_dir, overwrite=args.overwrite)
+    targets = f" ({', '.join(result.target_names)})" if result.task != "classify" else ""
+    print(f"written: {', '.join(str(p) for p in written)}{targets}")
     return 0
 
 

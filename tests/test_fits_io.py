@@ -29,7 +29,7 @@ def test_cube_round_trip_with_provenance(tmp_path):
     with fits.open(path) as hdul:
         assert hdul[0].header["CRTKVER"] == __version__
         assert hdul[0].header["CRCLASS"] == "CR_Advect"
-        assert hdul["EC"].header["BUNIT"] == "code_pressure"
+        assert hdul["EC"].header["CODEUNIT"] == "code_pressure"
         assert hdul["RHO"].header["NAXIS1"] == 16  # x1 is FITS axis 1
         world = WCS(hdul["RHO"].header).pixel_to_world_values(0, 0, 0)
         np.testing.assert_allclose(world, [snap.x1v[0], snap.x2v[0], snap.x3v[0]])
@@ -97,3 +97,31 @@ def test_truncated_and_non_fits_files(tmp_path):
         read_fits_map(text)
     with pytest.raises(DataFormatError, match="no such file"):
         read_fits_cube(tmp_path / "absent.fits")
+
+
+def test_cube_units_parse_with_astropy_and_carry_checksums_and_provenance(tmp_path):
+    """Every BUNIT/CUNITn the cube writer puts down parses with ``astropy.units`` and the cube
+    reads with ``CCDData``; HDUs carry valid CHECKSUM/DATASUM, the primary a DATE and the SHA-256
+    of the source file (issue 16: ``'code_mass / code_length**3'`` did not parse)."""
+    from astropy import units as u
+    from astropy.nddata import CCDData
+
+    from crturb_keras.io.athena import read_athdf, write_athdf
+    from crturb_keras.io.hashing import sha256
+
+    source = write_athdf(make_snapshot(), tmp_path / "cr.out1.00000.athdf")
+    snap = read_athdf(source)
+    path = write_fits_cube(snap, tmp_path / "c.fits", fields=["rho", "log10_rho", "vel1"])
+    with fits.open(path, checksum=True) as hdul:
+        primary = hdul[0].header
+        assert primary["DATE"][:2] == "20" and "T" in primary["DATE"]
+        assert f"sha256 {sha256(source)}" in list(primary["HISTORY"])
+        for hdu in hdul:
+            assert hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1
+        for hdu in hdul[1:]:
+            assert u.Unit(hdu.header["BUNIT"]) in (u.dimensionless_unscaled, u.dex)
+            assert all(u.Unit(hdu.header[f"CUNIT{a}"]) == u.dimensionless_unscaled
+                       for a in (1, 2, 3))
+        assert hdul["RHO"].header["CODEUNIT"] == "code_mass / code_length**3"
+    cube = CCDData.read(path, hdu="RHO")
+    assert cube.unit == u.dimensionless_unscaled and cube.data.shape == snap["rho"].shape

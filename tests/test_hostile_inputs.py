@@ -23,7 +23,7 @@ from astropy.io import fits
 
 from helpers import make_snapshot, surrogate_dataset
 from crturb_keras.data.pipeline import make_dataset
-from crturb_keras.data.sources import Source, discover_sources, sha256
+from crturb_keras.data.sources import Source, discover_sources
 from crturb_keras.data.store import PrepareConfig, load_manifest, load_split, prepare
 from crturb_keras.errors import ConfigError, CrturbError, DataFormatError
 from crturb_keras.export import export
@@ -31,6 +31,7 @@ from crturb_keras.generative.training import GenerateConfig, load_generator, tra
 from crturb_keras.io.athena import read_athdf, write_athdf
 from crturb_keras.io.atomic import atomic_path
 from crturb_keras.io.fits import read_fits_cube, write_fits_cube
+from crturb_keras.io.hashing import sha256
 from crturb_keras.predict import predict_map
 from crturb_keras.simulate import SurrogateConfig
 from crturb_keras.simulate.mhd import MHDConfig

@@ -21,17 +21,32 @@ from pipelines import interpret as interpret_cli
 from helpers import run_on_backend, surrogate_dataset
 
 
-def planted_blobs(n: int, size: int = 32, seed: int = 0):
-    """Noise images; class 1 carries a bright 4x4 blob at a random place. Returns x, y, masks."""
+def planted(n: int, seed: int, classes: int, plant, size: int = 32):
+    """Unit-noise images ``(n, size, size, 1)`` whose labels cycle over ``classes``;
+    ``plant(image, label, rng)`` adds its feature to every image of a non-zero class in place and
+    returns the feature's mask. Returns x, y, masks."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 1, (n, size, size, 1)).astype("float32")
-    y = (np.arange(n) % 2).astype("int32")
+    y = (np.arange(n) % classes).astype("int32")
     masks = np.zeros((n, size, size), bool)
     for i in np.nonzero(y)[0]:
-        r, c = rng.integers(2, size - 6, 2)
-        x[i, r:r + 4, c:c + 4] += 4.0
-        masks[i, max(r - 2, 0):r + 6, max(c - 2, 0):c + 6] = True
+        masks[i] = plant(x[i, ..., 0], int(y[i]), rng)
     return x, y, masks
+
+
+def _blob(image, label, rng, sign=4.0):
+    """A 4x4 blob of ``sign`` (negative for class 2); mask with a 2-px margin."""
+    size = image.shape[0]
+    r, c = rng.integers(2, size - 6, 2)
+    image[r:r + 4, c:c + 4] += sign if label == 1 else -sign
+    mask = np.zeros(image.shape, bool)
+    mask[max(r - 2, 0):r + 6, max(c - 2, 0):c + 6] = True
+    return mask
+
+
+def planted_blobs(n: int, size: int = 32, seed: int = 0):
+    """Noise images; class 1 carries a bright 4x4 blob at a random place. Returns x, y, masks."""
+    return planted(n, seed, 2, _blob, size)
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +87,14 @@ def test_saliency_concentrates_on_the_planted_feature(planted_model, method, con
 def thin_lines(n: int, size: int = 32, seed: int = 0):
     """Noise images; class 1 carries a 1-px wide, 10-px long bright line (+3) at a random place.
     Returns x, y and masks (the line with a 1-px margin)."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, 1, (n, size, size, 1)).astype("float32")
-    y = (np.arange(n) % 2).astype("int32")
-    masks = np.zeros((n, size, size), bool)
-    for i in np.nonzero(y)[0]:
+    def line(image, label, rng):
         r, c = rng.integers(2, size - 12, 2)
-        x[i, r, c:c + 10] += 3.0
-        masks[i, r - 1:r + 2, c - 1:c + 11] = True
-    return x, y, masks
+        image[r, c:c + 10] += 3.0
+        mask = np.zeros(image.shape, bool)
+        mask[r - 1:r + 2, c - 1:c + 11] = True
+        return mask
+
+    return planted(n, seed, 2, line, size)
 
 
 @pytest.mark.slow
@@ -109,13 +123,7 @@ def test_smoothgrad_keeps_thin_features(monkeypatch):
 def signed_blobs(n: int, size: int = 32, seed: int = 0):
     """Noise images of three classes: 0 plain, 1 with a bright 4x4 blob (+4), 2 with a dark one
     (-4), each at a random place. Returns x, y."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, 1, (n, size, size, 1)).astype("float32")
-    y = (np.arange(n) % 3).astype("int32")
-    for i in np.nonzero(y)[0]:
-        r, c = rng.integers(2, size - 6, 2)
-        x[i, r:r + 4, c:c + 4] += 4.0 if y[i] == 1 else -4.0
-    return x, y
+    return planted(n, seed, 3, _blob, size)[:2]
 
 
 @pytest.fixture(scope="module")

@@ -190,6 +190,7 @@ def test_classifier_is_usable_in_inference_after_a_few_dozen_steps():
     assert (predicted == test_labels).mean() > 0.9
 
 
+@pytest.mark.slow
 def test_importing_the_package_turns_on_tensorflows_onednn_kernels_unless_told_not_to():
     """TensorFlow enables oneDNN by default only on CPUs with AVX512_VNNI/BF16 or AMX; on
     AVX2-only CPUs its Eigen fallback trained at half the speed. ``import crturb_keras`` (before

@@ -294,11 +294,15 @@ def test_command_line_jobs(prepared, tmp_path, capsys):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_models_train_on_every_backend(prepared, backend, tmp_path):
     """The user path on JAX and PyTorch (TensorFlow runs it in this process): train a classifier
-    and a U-net run, evaluate them, load them back, predict on a map; train the diffusion model
-    and the autoencoder. Each loss must fall, the loaded models must give the trained models'
+    (and on PyTorch a U-net) run, evaluate it, load it back, predict on a map; train the
+    diffusion model (and on PyTorch the autoencoder). Each loss must fall, the loaded models must give the trained models'
     outputs, and the evaluation's accuracy must follow from its confusion matrix. Found: the
     default ``steps_per_execution=8`` made ``train`` fail on PyTorch (which allows only 1)."""
     pytest.importorskip(backend)
+    # JAX compiles every new batch shape (about 20 s per tiny run on 2 cores), so on JAX the
+    # U-net run and the autoencoder are left to PyTorch, which runs the whole path
+    full = backend == "torch"
+    tasks = ("classify", "map") if full else ("classify",)
     code = f"""
         import json, keras, numpy as np
         from crturb_keras.data import make_dataset
@@ -310,7 +314,7 @@ def test_models_train_on_every_backend(prepared, backend, tmp_path):
         tiny = dict(epochs=2, batch_size=32, depth=2, base_filters=4, patience=3, lr_patience=3,
                     learning_rate=3e-3)
         image = np.exp(np.random.default_rng(0).normal(0, 0.4, (32, 24)))
-        for task in ("classify", "map"):
+        for task in {tasks!r}:
             run = train(TrainConfig(data=data, out=out + "/" + task, task=task, **tiny),
                         verbose=0)
             with open(run / "history.csv") as handle:
@@ -341,21 +345,23 @@ def test_models_train_on_every_backend(prepared, backend, tmp_path):
         history = ddim.fit(images.map(lambda x, y: ((x, y),)), epochs=2, verbose=0)
         report["losses"]["ddim"] = history.history["loss"]
         assert ddim.generate(2, steps=2, labels=1, guidance=2.0).shape == (2, 16, 16, 1)
-        vae = build_autoencoder((16, 16, 1), widths=(8, 8), latent_channels=2)
-        vae.compile(keras.optimizers.AdamW(3e-3), loss="mse")
-        images = make_dataset(data, "train", "generate", batch_size=32)
-        history = vae.fit(images.map(lambda x: (x, x)), epochs=2, verbose=0)
-        report["losses"]["autoencoder"] = history.history["loss"]
+        if {full!r}:
+            vae = build_autoencoder((16, 16, 1), widths=(8, 8), latent_channels=2)
+            vae.compile(keras.optimizers.AdamW(3e-3), loss="mse")
+            images = make_dataset(data, "train", "generate", batch_size=32)
+            history = vae.fit(images.map(lambda x: (x, x)), epochs=2, verbose=0)
+            report["losses"]["autoencoder"] = history.history["loss"]
         print(json.dumps(report))
     """
     report = run_on_backend(backend, code)
     assert report["backend"] == backend
     for name, values in report["losses"].items():
         assert values[-1] < values[0], f"{name} loss did not decrease on {backend}: {values}"
-    for task in ("classify", "map"):
+    for task in tasks:
         assert report[task]["reloaded_max_diff"] < 1e-5
     np.testing.assert_allclose(report["classify"]["prediction"], 1, atol=1e-5)
-    assert report["map"]["prediction"] == [32, 24, 2]
+    if full:
+        assert report["map"]["prediction"] == [32, 24, 2]
     stated, rebuilt = report["classify"]["accuracy"]
     assert stated == pytest.approx(rebuilt)
 

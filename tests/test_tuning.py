@@ -197,7 +197,7 @@ def test_failed_trials_are_reported_not_hidden(data, tmp_path, bad, all_fail):
     space = spaces.apply_overrides(spaces.default_space("classify"),
                                    ["depth=2", "base_filters=4,8", "batch_size=64"])
     hypermodel = _Crashing(TrainConfig(data=str(data), epochs=1), space, bad)
-    tuner = search.make_tuner("random", hypermodel, tmp_path, 4, kt.Objective("val_loss", "min"),
+    tuner = search.make_tuner("random", hypermodel, tmp_path, 2, kt.Objective("val_loss", "min"),
                               seed=3)
     if all_fail:
         with pytest.raises(CrturbError, match="all .* trial\\(s\\) failed.*planted failure"):

@@ -9,7 +9,6 @@ from the files themselves (the MHD solver's ``SimulationClass`` or the surrogate
 from __future__ import annotations
 
 import glob
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -57,15 +56,6 @@ class Source:
         if self.is_fits:
             return read_fits_cube(self.paths[0]).select(names)
         return read_athdf(list(self.paths), names, check_finite=True)
-
-
-def sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _class_from_file(path: Path) -> str | None:

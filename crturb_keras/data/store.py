@@ -29,8 +29,8 @@ import os
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,10 +41,11 @@ from .._version import __version__
 from ..checks import check_finite, inside, safe_name
 from ..errors import ConfigError, DataFormatError
 from ..io.atomic import atomic_dir
+from ..io.hashing import sha256
 from ..simulate.config import CLASSES
 from . import transforms
 from .images import periodic_roll, projection_windows, projections, slices, tiles
-from .sources import Source, sha256
+from .sources import Source
 from .splits import SPLITS, autocorrelation_length, realization_layouts, split_regions
 
 FORMAT = "crturb-prepared/1"

@@ -1,6 +1,7 @@
 """Write samples of a generative run as FITS maps in the data's physical units.
 
-``OUT/<class>/sample_0000.fits`` ... (one 2-D map per sample: density for ``log10`` +
+``OUT/<class>/sample_0000.fits`` ... (one 2-D map per sample, units as in
+:mod:`crturb_keras.io.fits`: density for ``log10`` +
 ``standardize`` data, so :func:`crturb_keras.predict.predict_map` and ``pipelines.predict`` take
 them like observed maps), ``OUT/samples.png`` (a grid) and ``OUT/generate.json`` (the settings).
 The folder is written under a temporary name and renamed; the same settings into an existing
@@ -20,18 +21,18 @@ import numpy as np
 from ..checks import inside
 from ..errors import ConfigError
 from ..io.atomic import atomic_dir
-from ..io.fits import write_fits_map
+from ..io.fits import CODE_UNITS, write_fits_map
 from ..plots import plot_sample_grid
 from .training import class_names, load_generator
 
 
 def physical(samples: np.ndarray, normalization: dict) -> tuple[np.ndarray, str]:
-    """Undo the prepared data's input normalisation where possible: ``(maps, BUNIT)``."""
+    """Undo the prepared data's input normalisation where possible: ``(maps, CODEUNIT)``."""
     norm = normalization["input"]
     if norm["method"] not in ("standardize", "none"):
         return samples, f"{norm['method']}-normalised (not invertible)"
     x = samples * norm.get("std", 1.0) + norm.get("mean", 0.0)
-    return (10.0 ** x if norm["log10"] else x), "code density"
+    return (10.0 ** x if norm["log10"] else x), CODE_UNITS["rho"]
 
 
 def write_samples(run_dir: str | os.PathLike, out: str | os.PathLike,
@@ -92,7 +93,8 @@ def write_samples(run_dir: str | os.PathLike, out: str | os.PathLike,
             folder.mkdir()
             for i, image in enumerate(maps):
                 header = fits.Header()
-                header["BUNIT"] = unit
+                header["BUNIT"] = ("", "code units (no physical scale): see CODEUNIT")
+                header["CODEUNIT"] = (unit, "dimension in code units")
                 header["CRCLASS"] = (name, "requested cosmic-ray transport class")
                 header["GENMODEL"] = (generator.record["config"]["model"], "generative model")
                 header["DDIMSTEP"] = (steps, "DDIM sampling steps")

@@ -1,9 +1,16 @@
 """FITS cubes (one ImageHDU per field) and 2-D maps, via astropy.
 
 A cube file has an empty primary HDU whose header carries provenance (``TIME``, ``CYCLE``,
-``CRCLASS``, ``SRCFILE``, ``CRTKVER``), then one ImageHDU per field named by ``EXTNAME``, with its
-data in Athena++ order ``(nx3, nx2, nx1)`` (FITS ``NAXIS1`` = x1), ``BUNIT`` in code units and a
-linear WCS giving cell-centre coordinates. Maps are single 2-D images whose header (WCS included)
+``CRCLASS``, ``SRCFILE``, ``CRTKVER``, ``DATE``, the SHA-256 of every source file and the
+solver's or surrogate's configuration in ``HISTORY``), then one ImageHDU per field named by
+``EXTNAME``, with its data in Athena++ order ``(nx3, nx2, nx1)`` (FITS ``NAXIS1`` = x1) and a
+linear WCS giving cell-centre coordinates. Every HDU carries ``CHECKSUM``/``DATASUM``.
+
+Units: simulation code units have no physical scale, so ``BUNIT`` and ``CUNITn`` are written as
+astropy-parseable dimensionless units (``''``, or ``'dex'`` for a log10 field) and the dimension
+in code units goes in ``CODEUNIT`` (e.g. ``'code_mass / code_length**3'``), so that
+``astropy.units.Unit(header["BUNIT"])`` and ``CCDData.read`` work while the meaning stays
+written down. Maps are single 2-D images whose header (WCS included)
 is kept as read, so a prediction written next to an observed map carries the same sky geometry.
 """
 
@@ -13,6 +20,7 @@ import contextlib
 import os
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -25,10 +33,12 @@ from ..checks import check_memory
 from ..errors import ConfigError, DataFormatError
 from ..snapshot import Snapshot
 from .atomic import atomic_path
+from .hashing import sha256 as _sha256
 
 PathLike = str | os.PathLike
 
-#: Code units of Athena++ fields, written as ``BUNIT`` (B absorbs sqrt(4 pi), as in Athena++).
+#: Code units of Athena++ fields, written as ``CODEUNIT`` (B absorbs sqrt(4 pi), as in
+#: Athena++); ``BUNIT`` is the astropy-parseable dimensionless unit (see the module docstring).
 CODE_UNITS = {
     "rho": "code_mass / code_length**3",
     "log10_rho": "dex(code_mass / code_length**3)",
@@ -157,27 +167,37 @@ def write_fits_cube(
              or snapshot.attributes.get("SurrogateClass"))
     if label:
         head["CRCLASS"] = (str(label), "cosmic-ray transport class")
+    head["DATE"] = (datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "UTC date this file was written")
     for source in snapshot.sources:
         head.add_history(f"source: {source}")
+        if Path(source).is_file():
+            head.add_history(f"sha256 {_sha256(source)}")  # of the source line above
     if snapshot.sources:
         head["SRCFILE"] = (Path(snapshot.sources[0]).name, "first source (paths: HISTORY)")
+    for key in ("MHDConfig", "SurrogateConfig"):
+        if key in snapshot.attributes:
+            head.add_history(f"{key}: {snapshot.attributes[key]}")
     hdus = [primary]
     faces = [snapshot.x1f, snapshot.x2f, snapshot.x3f]
     for name in names:
         hdu = fits.ImageHDU(data=np.asarray(snapshot[name], dtype=np.float32), name=name)
         hdu.header["FIELD"] = (name, "field name with its case")
         if name in CODE_UNITS:
-            hdu.header["BUNIT"] = CODE_UNITS[name]
+            hdu.header["BUNIT"] = ("dex" if name.startswith("log10_") else "",
+                                   "code units (no physical scale): see CODEUNIT")
+            hdu.header["CODEUNIT"] = (CODE_UNITS[name], "dimension in code units")
         for axis, f in enumerate(faces, start=1):
             width = np.diff(f)
             if np.allclose(width, width[0], rtol=1e-5):
                 hdu.header[f"CTYPE{axis}"] = (f"X{axis}", "code_length")
+                hdu.header[f"CUNIT{axis}"] = ("", "code_length (no physical scale)")
                 hdu.header[f"CRPIX{axis}"] = 1.0
                 hdu.header[f"CRVAL{axis}"] = float(f[0] + 0.5 * width[0])
                 hdu.header[f"CDELT{axis}"] = float(width[0])
         hdus.append(hdu)
     with atomic_path(out) as tmp:
-        fits.HDUList(hdus).writeto(tmp)
+        fits.HDUList(hdus).writeto(tmp, checksum=True)
     return out
 
 
