@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
+import os
 import sys
+import warnings
 from typing import Any, Callable, Sequence, TypeVar
 
+from crturb_keras._version import __version__
 from crturb_keras.errors import CrturbError
 
 T = TypeVar("T")
@@ -67,12 +71,33 @@ def _message(err: BaseException) -> str:
     return str(err)
 
 
+def _runtime_noise(verbose: bool) -> None:
+    """Hide TensorFlow's start-up INFO lines and Keras/TensorFlow Python warnings unless
+    ``verbose`` (they must be set before TensorFlow is imported; the jobs import it lazily)."""
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for module in ("keras", "tensorflow", "tf_keras_vis", "keras_tuner"):
+        warnings.filterwarnings("ignore", module=module)
+
+
 def run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
         argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, call ``main``; print a CrturbError, ``OSError`` or ``MemoryError`` as one
-    line and return 2 (``--debug``: raise it with its traceback)."""
+    line and return 2 (``--debug``: raise it with its traceback).
+
+    Every job gets ``--version``, ``-v/--verbose`` (TensorFlow's and Keras's own messages and
+    warnings, normally hidden) and ``--debug``.
+    """
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (crturb-keras {__version__})")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show TensorFlow's and Keras's messages and warnings")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     args = parser.parse_args(argv)
+    _runtime_noise(args.verbose)
     try:
         return main(args)
     except (CrturbError, OSError, MemoryError) as err:

@@ -93,3 +93,18 @@ def test_convert_errors_are_one_line(tmp_path, capsys):
 def test_modules_run_from_the_shell(module):
     done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "usage: python -m " + module in done.stdout
+
+
+@pytest.mark.parametrize("job", ["convert", "evaluate", "export", "generate", "interpret",
+                                 "predict", "prepare", "simulate", "train", "tune"])
+def test_every_job_reports_its_version(job, capsys):
+    """``--version`` on every job prints the package version and exits 0 (issue 16, item 5)."""
+    import importlib
+
+    from crturb_keras import __version__
+
+    module = importlib.import_module(f"pipelines.{job}")
+    with pytest.raises(SystemExit) as stop:
+        module.cli(["--version"])
+    assert stop.value.code == 0
+    assert f"crturb-keras {__version__}" in capsys.readouterr().out
