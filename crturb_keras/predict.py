@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .checks import check_memory
+from .domain import outside_training, tile_statistics
 from .errors import ConfigError, DataFormatError
 from .export import build_serving_model
 from .training import load_run
@@ -44,6 +45,9 @@ class MapPrediction:
         Fraction of input pixels that were blank.
     skipped_tiles : int
         Tiles left out for being mostly blank.
+    outside_training : list of str
+        Why the map does not look like the training data (empty when it does; see
+        :mod:`crturb_keras.domain`); each is also issued as a warning.
     """
 
     task: str
@@ -56,6 +60,7 @@ class MapPrediction:
     target_names: list[str]
     blank_fraction: float
     skipped_tiles: int
+    outside_training: list[str] = field(default_factory=list)
 
 
 def _starts(size: int, tile: int, stride: int) -> list[int]:
@@ -79,6 +84,32 @@ def _warn_if_unfit(source: str, shape: tuple[int, ...], tile: int, valid: np.nda
     if problems:
         warnings.warn(f"{source}: {'; '.join(problems)}; treat the scores with caution",
                       UserWarning, stacklevel=3)
+
+
+def trained_smoothing(record: dict) -> float | None:
+    """``smooth_sigma`` (pixels) of the data a run was trained on, or None if its prepared data
+    is gone."""
+    manifest = Path(record["data"]["path"]) / "manifest.json"
+    try:
+        return float(json.loads(manifest.read_text())["config"]["smooth_sigma"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _domain_check(record: dict, batch: np.ndarray, source: str) -> list[str]:
+    """Compare the map's tiles, normalised as in training, with the run's training tiles (runs
+    recorded before this check have no reference and are not compared)."""
+    reference = record["data"].get("reference_statistics")
+    if not reference:
+        return []
+    norm = record["data"]["normalization"]["input"]
+    x = np.log10(batch.astype(np.float64)) if norm["log10"] else batch.astype(np.float64)
+    if norm["method"] == "standardize":
+        x = (x - norm["mean"]) / norm["std"]
+    messages = outside_training(tile_statistics(x), reference, source)
+    for message in messages:
+        warnings.warn(message, stacklevel=3)
+    return messages
 
 
 def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | None = None,
@@ -105,7 +136,8 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
     Warns
     -----
     UserWarning
-        For a map smaller than a tile (it is padded), a constant map, or one mostly blank.
+        For a map smaller than a tile (it is padded), a constant map, one mostly blank, or one
+        whose tile statistics lie outside the training tiles' (see ``outside_training``).
 
     Raises
     ------
@@ -165,7 +197,8 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
     targets = list(record["data"]["targets"])
     common = dict(positions=np.array(keep), tile=tile, class_names=names, target_names=targets,
                   blank_fraction=float(np.mean(~np.isfinite(np.asarray(image, float)))),
-                  skipped_tiles=len(corners) - len(keep))
+                  skipped_tiles=len(corners) - len(keep),
+                  outside_training=_domain_check(record, batch, source))
     if record["config"]["task"] == "classify":
         return MapPrediction(task="classify", probabilities=outputs,
                              map_probabilities=outputs.mean(axis=0), fields=None, **common)

@@ -36,6 +36,7 @@ from ._version import __version__
 from .checks import check_finite, safe_name
 from .data.pipeline import make_dataset
 from .data.store import load_manifest
+from .domain import reference_statistics
 from .errors import ConfigError, DataFormatError, DivergenceError
 from .io.atomic import atomic_dir
 from .models import MapLoss, build_classifier, build_unet, ssim
@@ -346,7 +347,9 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
                 "data": {"path": str(Path(config.data).resolve()), "classes": manifest["classes"],
                          "classes_used": used, "targets": manifest["geometry"]["targets"],
                          "normalization": manifest["normalization"][config.kind],
-                         "tile": manifest["geometry"]["tile"]},
+                         "tile": manifest["geometry"]["tile"],
+                         "reference_statistics": reference_statistics(
+                             config.data, manifest, config.kind, config.seed)},
                 "training": {"epochs_run": len(rows), "resumed_after_epoch": done or None,
                              "best_epoch": best + 1,
                              "best_val_loss": losses["val_loss"][best],

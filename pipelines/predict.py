@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    from crturb_keras.domain import beam_note
     from crturb_keras.io.fits import read_fits_map
-    from crturb_keras.predict import predict_map, write_prediction
+    from crturb_keras.predict import predict_map, trained_smoothing, write_prediction
+    from crturb_keras.training import read_record
 
     hdu = int(args.hdu) if args.hdu and args.hdu.isdigit() else args.hdu
     image = read_fits_map(args.input, hdu=hdu)
@@ -47,6 +49,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"{args.input}: {image.data.shape[0]}x{image.data.shape[1]} px, "
           f"{len(result.positions)} tile(s) of {result.tile} px scored, "
           f"{result.skipped_tiles} skipped as blank, {result.blank_fraction:.1%} blank pixels")
+    note = beam_note(image.header, trained_smoothing(read_record(args.run_dir)), str(args.input))
+    if note:
+        print(note)
     if result.task == "classify":
         order = result.map_probabilities.argsort()[::-1]
         print("whole map: " + ", ".join(f"{result.class_names[i]} {result.map_probabilities[i]:.3f}"

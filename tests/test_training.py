@@ -260,6 +260,33 @@ def test_predict_map_with_blank_pixels(classifier_run, unet_run):
 
 
 @pytest.mark.slow
+def test_predict_says_when_a_map_is_unlike_the_training_tiles(classifier_run, prepared):
+    """A density slice of the simulated boxes is inside the training tiles' statistics; the same
+    slice smoothed by a 3-px Gaussian (as a beam would) is not, and predict warns with numbers
+    (issue 16: a slice-trained model answered 1.000 on a projected, beam-smoothed map without a
+    hint). The beam in a header is turned into the matching --smooth-sigma."""
+    from astropy.io import fits
+    from scipy import ndimage
+
+    from crturb_keras.domain import beam_note
+    from crturb_keras.io.athena import read_athdf
+
+    record = json.loads((classifier_run / "config.json").read_text())
+    assert set(record["data"]["reference_statistics"]) == {"std", "skewness", "kurtosis",
+                                                          "spectral_slope"}
+    path = sorted((prepared / "sim").rglob("*.athdf"))[0]
+    rho = np.asarray(read_athdf(path)["rho"][:, :, 5], dtype=np.float64)
+    assert predict_map(classifier_run, rho).outside_training == []
+    smooth = ndimage.gaussian_filter(rho, 3.0, mode="wrap")
+    with pytest.warns(UserWarning, match="outside the training tiles"):
+        result = predict_map(classifier_run, smooth)
+    assert any("spectral slope" in m or " std " in m for m in result.outside_training)
+    header = fits.Header({"BMAJ": 0.05, "CDELT1": -0.01, "CDELT2": 0.01})
+    note = beam_note(header, 0.0, "nhi.fits")
+    assert "FWHM 5.00 px" in note and "--smooth-sigma 2.12" in note
+    assert beam_note(fits.Header(), 0.0, "nhi.fits") is None
+
+
 def test_command_line_jobs(prepared, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["--data", str(prepared / "prep"), "--out", str(run), "--epochs", "2", "--depth", "2",
