@@ -62,3 +62,8 @@ def run_on_backend(backend: str, code: str, timeout: int = 600, **env: str) -> A
                           text=True, env=environment, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def die(*_):
+    """A worker job that kills its process (for the broken-pool test)."""
+    os._exit(1)

@@ -344,3 +344,15 @@ def test_small_inputs_are_prepared_in_one_process(surrogate, monkeypatch):
     assert store._workers(0, sources) == 1 and store._workers(2, sources) == 2
     monkeypatch.setattr(store, "SMALL_INPUT_BYTES", 0)
     assert store._workers(0, sources) == min(os.cpu_count(), 4, len(sources))
+
+
+def test_a_dead_worker_is_one_clear_error():
+    """A worker process that dies (killed for memory, or a script without a __main__ guard)
+    gives one CrturbError naming the fix, not a BrokenProcessPool traceback."""
+    from crturb_keras.data import store
+    from crturb_keras.errors import CrturbError
+
+    from helpers import die
+
+    with pytest.raises(CrturbError, match="worker process died.*--workers 1"):
+        store._parallel(die, [(1,), (2,)], 2, "read", progress=False)

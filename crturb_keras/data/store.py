@@ -29,6 +29,7 @@ import os
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -39,7 +40,7 @@ from tqdm import tqdm
 
 from .._version import __version__
 from ..checks import check_finite, inside, safe_name
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError, CrturbError, DataFormatError
 from ..io.atomic import atomic_dir
 from ..io.hashing import sha256
 from ..simulate.config import CLASSES
@@ -375,12 +376,19 @@ def _parallel(function, jobs: list[tuple], workers: int, label: str, progress: b
         # threads can deadlock the child: then start workers from a clean server process.
         threaded = any(name in sys.modules for name in ("jax", "tensorflow"))
         context = get_context("forkserver" if threaded else "fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(function, *job) for job in jobs]
-            for future in as_completed(futures):
-                future.result()  # raise the first failure early
-                bar.update(1)
-            results = [f.result() for f in futures]
+        try:
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = [pool.submit(function, *job) for job in jobs]
+                for future in as_completed(futures):
+                    future.result()  # raise the first failure early
+                    bar.update(1)
+                results = [f.result() for f in futures]
+        except BrokenProcessPool as err:
+            raise CrturbError(
+                f"{label}: a worker process died ({err}); it was killed (out of memory?) or, "
+                f"when prepare is called from a script, the script lacks an "
+                f"'if __name__ == \"__main__\":' guard (worker processes re-import it); "
+                f"add the guard or pass workers=1 (CLI: --workers 1)") from None
     bar.close()
     return results
 
