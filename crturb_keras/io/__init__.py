@@ -1,7 +1,8 @@
-"""Readers and writers: Athena++ ``.athdf`` (HDF5) and FITS cubes and maps."""
+"""Readers and writers: Athena++ ``.athdf`` (HDF5), FITS cubes and maps, and any yt dataset."""
 
 from .athena import cycle_outputs, read_athdf, write_athdf
 from .fits import FitsMap, read_fits_cube, read_fits_map, write_fits_cube, write_fits_map
+from .yt_reader import read_yt
 
 __all__ = [
     "FitsMap",
@@ -9,6 +10,7 @@ __all__ = [
     "read_athdf",
     "read_fits_cube",
     "read_fits_map",
+    "read_yt",
     "write_athdf",
     "write_fits_cube",
     "write_fits_map",
