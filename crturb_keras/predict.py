@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from .checks import check_memory
-from .domain import outside_training, tile_statistics
-from .errors import ConfigError, DataFormatError
+from .data.store import load_manifest
+from .domain import SAMPLE, outside_training, tile_statistics
+from .errors import ConfigError, CrturbError, DataFormatError
 from .export import build_serving_model
 from .training import load_run
 
@@ -88,11 +89,10 @@ def _warn_if_unfit(source: str, shape: tuple[int, ...], tile: int, valid: np.nda
 
 def trained_smoothing(record: dict) -> float | None:
     """``smooth_sigma`` (pixels) of the data a run was trained on, or None if its prepared data
-    is gone."""
-    manifest = Path(record["data"]["path"]) / "manifest.json"
+    is gone or unreadable."""
     try:
-        return float(json.loads(manifest.read_text())["config"]["smooth_sigma"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return float(load_manifest(record["data"]["path"])["config"]["smooth_sigma"])
+    except (CrturbError, KeyError, TypeError, ValueError):
         return None
 
 
@@ -103,6 +103,9 @@ def _domain_check(record: dict, batch: np.ndarray, source: str) -> list[str]:
     if not reference:
         return []
     norm = record["data"]["normalization"]["input"]
+    # at most SAMPLE tiles, evenly spaced: the medians need no more, and a large map at half-tile
+    # stride has millions
+    batch = batch[np.unique(np.linspace(0, len(batch) - 1, min(len(batch), SAMPLE)).astype(int))]
     x = np.log10(batch.astype(np.float64)) if norm["log10"] else batch.astype(np.float64)
     if norm["method"] == "standardize":
         x = (x - norm["mean"]) / norm["std"]
