@@ -8,6 +8,7 @@ TensorFlow.
 
 import importlib
 import os
+import sys
 
 # TensorFlow turns on its oneDNN kernels by default only on CPUs with AVX512_VNNI/BF16, AVX_VNNI
 # or AMX (tensorflow/core/util/port.cc); on AVX2-only CPUs (AMD EPYC Zen 2/3, older Xeons) it
@@ -53,6 +54,13 @@ _LAZY = {
     "evolve_snapshots": "crturb_keras.simulate.mhd",
     "preset_config": "crturb_keras.simulate.mhd",
 }
+
+
+if "keras" in sys.modules:
+    # Keras is loaded already, so registering the package's layers and losses costs nothing:
+    # then a run's model.keras loads with plain keras.saving.load_model. (Without Keras loaded,
+    # they register on first use of a model name, so that simulating never imports TensorFlow.)
+    importlib.import_module("crturb_keras.models")
 
 
 def __getattr__(name: str):

@@ -1,109 +1,191 @@
-"""Export a trained run as a serving model that takes raw density maps.
+"""Export a trained run as portable serving models that load without this package.
 
-The serving model wraps the trained network between the training-time preprocessing
-(``log10`` and standardisation with the statistics stored in the prepared data's manifest) and,
-for the classifier, a softmax; for the U-net, the inverse transform back to physical target
-units. Users then feed ``(n, H, W, 1)`` density tiles in code units and get class probabilities
-or energy-density maps, without this package.
+Two formats, written side by side into the run directory:
 
-``RUN/serving.keras`` holds it for Keras users; ``RUN/saved_model/`` is a TensorFlow SavedModel
-(``model.export(..., format="tf_saved_model")``) whose ``serve`` signature gives the same outputs.
+``serving.keras``
+    The trained network rebuilt from stock Keras layers only (the fused BatchNorm as
+    ``keras.layers.BatchNormalization`` with the same weights, SiLU as ``Activation("silu")``),
+    between the training standardisation (``keras.layers.Rescaling``) and, for the classifier, a
+    softmax; for the U-net, the inverse transform back to physical target units (``Rescaling``
+    and ``Activation("exponential")``). It loads with ``keras.saving.load_model`` in a process
+    that never imported ``crturb_keras``, on every backend. Its input is ``log10`` of the density
+    in code units (Keras has no stock logarithm layer, and a ``Lambda`` layer would not load in
+    Keras's safe mode), in tiles of the training size ``(n, tile, tile, 1)``.
+``saved_model/``
+    A TensorFlow SavedModel (TensorFlow backend only) whose ``serve`` signature takes raw
+    ``density`` ``(n, H, W, 1)`` in code units. The classifier cuts maps of any size ``>= tile``
+    into non-overlapping training-size tiles (a right or bottom strip narrower than a tile is not
+    scored) and returns ``probabilities`` ``(n, n_classes)`` (the tiles' mean),
+    ``tile_probabilities`` ``(n, rows, cols, n_classes)`` and ``class_names`` ``(n_classes,)``.
+    The U-net takes maps whose sides are multiples of the tile, predicts each tile on its own (as
+    in training) and returns one ``(n, H, W, 1)`` map per target, named after it; for maps of
+    any size, tiles overlapped and averaged, and blank pixels, use
+    :func:`crturb_keras.predict_map` (``pipelines.predict``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 
 import keras
-from keras import layers, ops
+from keras import layers
 
 from .errors import ConfigError
 from .io.atomic import atomic_dir, atomic_path
+from .models.norm import FusedBatchNorm, silu
 from .training import load_run
 
 _LN10 = math.log(10.0)
+_SIGNATURE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@keras.saving.register_keras_serializable(package="crturb")
-class Standardize(layers.Layer):
-    """``(log10(x) - mean) / std`` (or without the log): the training normalisation of inputs."""
-
-    def __init__(self, mean: float, std: float, log10: bool = True, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.mean, self.std, self.log10 = float(mean), float(std), bool(log10)
-
-    def call(self, x):
-        x = ops.cast(x, "float32")
-        if self.log10:
-            x = ops.log(ops.maximum(x, 1e-30)) / _LN10
-        return (x - self.mean) / self.std
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "mean": self.mean, "std": self.std, "log10": self.log10}
+def _stock_layer(layer: layers.Layer) -> layers.Layer:
+    """A fresh stock-Keras layer computing what ``layer`` computes (weights copied later)."""
+    config = layer.get_config()
+    if isinstance(layer, FusedBatchNorm):
+        return layers.BatchNormalization.from_config(config)
+    if isinstance(layer, layers.Activation) and layer.activation is silu:
+        return layers.Activation.from_config({**config, "activation": "silu"})
+    return layer.__class__.from_config(config)
 
 
-@keras.saving.register_keras_serializable(package="crturb")
-class Unstandardize(layers.Layer):
-    """Inverse of :class:`Standardize` per channel: back to physical target units."""
+def stock_network(model: keras.Model) -> keras.Model:
+    """Copy ``model`` with stock Keras layers only and the same weights.
 
-    def __init__(self, means: list[float], stds: list[float], log10: bool = True,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.means, self.stds, self.log10 = [float(m) for m in means], [float(s) for s in stds], \
-            bool(log10)
-
-    def call(self, y):
-        y = ops.cast(y, "float32") * ops.convert_to_tensor(self.stds) \
-            + ops.convert_to_tensor(self.means)
-        return ops.exp(y * _LN10) if self.log10 else y
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "means": self.means, "stds": self.stds,
-                "log10": self.log10}
+    Raises
+    ------
+    ConfigError
+        If a layer has no stock equivalent (e.g. the periodic padding of the generative models).
+    """
+    copy = keras.models.clone_model(model, clone_function=_stock_layer)
+    custom = sorted({type(layer).__name__ for layer in copy.layers
+                     if not type(layer).__module__.startswith("keras.")})
+    if custom:
+        raise ConfigError(f"{model.name} holds layers with no stock Keras equivalent "
+                          f"({', '.join(custom)}); it cannot be exported portably")
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def build_serving_model(record: dict, model: keras.Model) -> keras.Model:
-    """Wrap ``model`` with the preprocessing (and postprocessing) recorded in a run's config."""
+    """Wrap a stock copy of ``model`` with the normalisation recorded in a run's config.
+
+    The result takes ``log10`` density (or density, for data prepared without the log) and gives
+    class probabilities or target maps in physical units; see the module docstring.
+    """
     norm = record["data"]["normalization"]
-    method = norm["input"]["method"]
+    method, log10 = norm["input"]["method"], bool(norm["input"]["log10"])
     if method not in ("standardize", "none"):
         raise ConfigError(f"a model trained on {method!r}-normalised images cannot be served from "
                           f"raw maps (that normalisation depends on the whole cube or tile); "
                           f"prepare with --normalize standardize")
     mean = norm["input"].get("mean", 0.0) if method == "standardize" else 0.0
     std = norm["input"].get("std", 1.0) if method == "standardize" else 1.0
-    inputs = keras.Input(shape=model.input_shape[1:], name="density")
-    x = Standardize(mean, std, norm["input"]["log10"], name="standardize")(inputs)
-    x = model(x)
+    inputs = keras.Input(shape=model.input_shape[1:], name="log10_density" if log10 else "density")
+    x = layers.Rescaling(1.0 / std, offset=-mean / std, name="standardize")(inputs)
+    x = stock_network(model)(x)
     if record["config"]["task"] == "classify":
         outputs = layers.Softmax(name="probabilities", dtype="float32")(x)
     else:
         stats = [norm["targets"][t] for t in record["data"]["targets"]]
-        outputs = Unstandardize([s["mean"] for s in stats], [s["std"] for s in stats],
-                                stats[0]["log10"], name="targets_physical")(x)
+        factor = _LN10 if stats[0]["log10"] else 1.0
+        x = layers.Rescaling([s["std"] * factor for s in stats],
+                             offset=[s["mean"] * factor for s in stats], dtype="float32",
+                             name="unstandardize")(x)
+        outputs = layers.Activation("exponential" if stats[0]["log10"] else "linear",
+                                    dtype="float32", name="targets_physical")(x)
     return keras.Model(inputs, outputs, name=f"{model.name}_serving")
 
 
+def _write_saved_model(record: dict, serving: keras.Model, path: Path) -> None:
+    """Write the ``serve`` signature described in the module docstring (TensorFlow only)."""
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError(f"the SavedModel is written with the TensorFlow backend; run the export "
+                          f"with KERAS_BACKEND=tensorflow (this process uses "
+                          f"{keras.backend.backend()})")
+    import tensorflow as tf
+
+    log10 = bool(record["data"]["normalization"]["input"]["log10"])
+    channels = int(serving.input_shape[-1])
+
+    def standardized_input(density):
+        x = tf.cast(density, tf.float32)
+        return tf.math.log(tf.maximum(x, 1e-30)) / _LN10 if log10 else x
+
+    tile = int(serving.input_shape[1])
+
+    def tiles_of(density):
+        """``(n, rows * tile + r, cols * tile + c, C)`` -> tiles ``(n * rows * cols, tile, tile,
+        C)`` without overlap, and ``(n, rows, cols)``."""
+        x = standardized_input(density)
+        shape = tf.shape(x)
+        with tf.control_dependencies([tf.debugging.assert_greater_equal(
+                tf.reduce_min(shape[1:3]), tile,
+                message=f"maps must be at least {tile} px on each side")]):
+            grid = (shape[0], shape[1] // tile, shape[2] // tile)
+        patches = tf.image.extract_patches(x, [1, tile, tile, 1], [1, tile, tile, 1],
+                                           [1, 1, 1, 1], "VALID")
+        return tf.reshape(patches, (-1, tile, tile, channels)), grid
+
+    if record["config"]["task"] == "classify":
+        classes = record["data"]["classes"]  # name -> output index
+        names = tf.constant(sorted(classes, key=classes.get))
+
+        def serve(density):
+            tiles, (n, rows, cols) = tiles_of(density)
+            probabilities = tf.reshape(serving(tiles), (n, rows, cols, len(names)))
+            return {"probabilities": tf.reduce_mean(probabilities, axis=(1, 2)),
+                    "tile_probabilities": probabilities, "class_names": names}
+    else:
+        targets = list(record["data"]["targets"])
+        bad = [t for t in targets if not _SIGNATURE_KEY.fullmatch(t)]
+        if bad:
+            raise ConfigError(f"target names {bad} cannot name SavedModel outputs (letters, "
+                              f"digits and underscores only)")
+
+        def serve(density):
+            shape = tf.shape(density)
+            with tf.control_dependencies([tf.debugging.assert_equal(
+                    shape[1:3] % tile, 0, message=f"map sides must be multiples of {tile} px")]):
+                tiles, (n, rows, cols) = tiles_of(tf.identity(density))
+            fields = tf.reshape(serving(tiles), (n, rows, cols, tile, tile, len(targets)))
+            fields = tf.reshape(tf.transpose(fields, (0, 1, 3, 2, 4, 5)),
+                                (n, rows * tile, cols * tile, len(targets)))
+            return {name: fields[..., i:i + 1] for i, name in enumerate(targets)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(serving)
+    archive.add_endpoint("serve", serve, input_signature=[
+        tf.TensorSpec((None, None, None, channels), tf.float32, name="density")])
+    archive.write_out(str(path), verbose=False)
+
+
 def _complete(run: Path) -> bool:
-    """Whether ``run`` holds a whole export: ``saved_model/`` and an intact ``serving.keras``."""
+    """Whether ``run`` holds a whole, portable export: ``saved_model/`` and an intact
+    ``serving.keras`` of stock layers (exports of older versions held package layers)."""
     serving = run / "serving.keras"
     if not (run / "saved_model").is_dir() or not zipfile.is_zipfile(serving):
         return False
     try:
         with zipfile.ZipFile(serving) as archive:
-            return archive.testzip() is None
-    except (zipfile.BadZipFile, OSError):
+            if archive.testzip() is not None:
+                return False
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
         return False
+    return '"crturb>' not in json.dumps(config)
 
 
 def export(run_dir: str | os.PathLike, force: bool = False) -> Path:
     """Write ``serving.keras`` and the SavedModel ``saved_model/`` of a run; return the latter.
 
-    A complete export (both present, ``serving.keras`` an intact archive) is kept unless
-    ``force``; anything less is written again. Both are written under temporary names and
+    A complete export (both present, ``serving.keras`` an intact archive of stock layers) is kept
+    unless ``force``; anything less is written again. Both are written under temporary names and
     renamed when complete (see :mod:`crturb_keras.io.atomic`).
     """
     run = Path(run_dir)
@@ -113,7 +195,7 @@ def export(run_dir: str | os.PathLike, force: bool = False) -> Path:
     record, model = load_run(run)
     serving = build_serving_model(record, model)
     with atomic_dir(target, replace=True) as tmp:
+        _write_saved_model(record, serving, tmp)
         with atomic_path(run / "serving.keras") as serving_tmp:
             serving.save(serving_tmp)
-        serving.export(str(tmp), format="tf_saved_model", verbose=False)
     return target

@@ -190,7 +190,8 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
         raise DataFormatError(f"{source}: every tile is more than {max_blank:.0%} blank; "
                               f"nothing to score")
     batch = np.stack([filled[r:r + tile, c:c + tile] for r, c in keep])[..., None].astype("float32")
-    outputs = serving.predict(batch, batch_size=64, verbose=0)
+    log10 = record["data"]["normalization"]["input"]["log10"]
+    outputs = serving.predict(np.log10(batch) if log10 else batch, batch_size=64, verbose=0)
     bad = int(np.sum(~np.isfinite(outputs).reshape(len(outputs), -1).all(axis=1)))
     if bad:
         raise DataFormatError(f"{source}: the model of {run_dir} gave NaN or infinite outputs for "

@@ -1,9 +1,11 @@
-"""Export a training run as a serving model that takes raw density maps.
+"""Export a training run as serving models that load without this package.
 
     python -m pipelines.export runs/classify [--force]
 
-Writes RUN/serving.keras and the TensorFlow SavedModel RUN/saved_model/ (signature ``serve``:
-density tiles (n, H, W, 1) in code units -> class probabilities, or target maps in physical units).
+Writes RUN/serving.keras (stock Keras layers; input log10 density tiles of the training size)
+and the TensorFlow SavedModel RUN/saved_model/ (signature ``serve``: raw density maps
+(n, H, W, 1) in code units -> named outputs: the classifier's probabilities, per-tile
+probabilities and class names, or one map per target in physical units).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ def main(args: argparse.Namespace) -> int:
     from crturb_keras.export import export
 
     path = export(args.run_dir, force=args.force)
-    print(f"SavedModel: {path} (load with tf.saved_model.load(path).serve(x)); "
-          f"Keras: {path.parent / 'serving.keras'}")
+    print(f"SavedModel: {path} (tf.saved_model.load(path).serve(density) -> dict of named "
+          f"outputs); Keras: {path.parent / 'serving.keras'} (input: log10 density tiles)")
     return 0
 
 
