@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import logging
 import os
+import re
 import sys
 import warnings
 from typing import Any, Callable, Sequence, TypeVar
 
 from crturb_keras._version import __version__
 from crturb_keras.errors import CrturbError
+from crturb_keras.optional import missing_message
 
 T = TypeVar("T")
 
@@ -31,26 +34,66 @@ def _sequence(element: type) -> Callable[[str], tuple]:
     return parse
 
 
+def field_docs(config_cls: type) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Help text and allowed values of each field, read from the ``Attributes`` section of the
+    config class's numpy-style docstring (``name1, name2 : {"a", "b"}`` then indented text)."""
+    lines = (inspect.getdoc(config_cls) or "").splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines[:-1])
+                     if line.strip() == "Attributes" and set(lines[i + 1].strip()) == {"-"}) + 2
+    except StopIteration:
+        return {}
+    docs: dict[str, tuple[str, tuple[str, ...]]] = {}
+    names: list[str] = []
+    for line in lines[start:]:
+        if line and not line[0].isspace():
+            if " : " not in line:
+                break
+            head, spec = line.split(" : ", 1)
+            names = [n.strip() for n in head.split(",")]
+            choices = tuple(re.findall(r'"([^"]*)"', spec)) if spec.startswith("{") else ()
+            for name in names:
+                docs[name] = ("", choices)
+        elif line.strip() and names:
+            for name in names:
+                text, choices = docs[name]
+                docs[name] = (f"{text} {line.strip()}".strip().replace("%", "%%"), choices)
+    return docs
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
                          skip: Sequence[str] = ()) -> None:
     """Add one ``--flag`` per field of a frozen config dataclass (``snake_case`` -> ``--kebab-case``).
 
-    Booleans take ``true``/``false``; tuples take comma-separated values.
+    Help text and choices come from the class docstring (:func:`field_docs`). Booleans are
+    switches (``--flag``, ``--no-flag``; ``--flag true|false`` also works); tuples take
+    comma-separated values.
     """
     defaults = config_cls()
+    docs = field_docs(config_cls)
     for f in dataclasses.fields(config_cls):
         if f.name in skip:
             continue
         default = getattr(defaults, f.name)
+        text, choices = docs.get(f.name, ("", ()))
+        flag = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
-            parse, shown = _boolean, str(default).lower()
-        elif isinstance(default, tuple):
+            parser.add_argument(flag, dest=f.name, type=_boolean, nargs="?", const=True,
+                                default=default, metavar="true|false",
+                                help=f"{text} (default: {str(default).lower()})".strip())
+            parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name,
+                                action="store_false", help=argparse.SUPPRESS)
+            continue
+        extra: dict[str, Any] = {}
+        if isinstance(default, tuple):
             parse = _sequence(type(default[0]) if default else str)
             shown = ",".join(str(v) for v in default) or "none"
         else:
             parse, shown = type(default), default
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=parse,
-                            default=default, help=f"(default: {shown})")
+            if choices and isinstance(default, str) and default in choices:
+                extra["choices"] = choices
+        parser.add_argument(flag, dest=f.name, type=parse, default=default,
+                            help=f"{text} (default: {shown})".strip(), **extra)
 
 
 def config_from_args(config_cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
@@ -71,13 +114,15 @@ def _message(err: BaseException) -> str:
     return str(err)
 
 
-def _runtime_noise(verbose: bool) -> None:
+def _runtime_noise(verbose: bool, quiet: bool) -> None:
     """Hide TensorFlow's start-up INFO lines and Keras/TensorFlow Python warnings unless
     ``verbose`` (they must be set before TensorFlow is imported; the jobs import it lazily)."""
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         return
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING,
+                        format="%(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for module in ("keras", "tensorflow", "tf_keras_vis", "keras_tuner"):
         warnings.filterwarnings("ignore", module=module)
@@ -85,23 +130,42 @@ def _runtime_noise(verbose: bool) -> None:
 
 def run(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
         argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, call ``main``; print a CrturbError, ``OSError`` or ``MemoryError`` as one
-    line and return 2 (``--debug``: raise it with its traceback).
+    """Parse ``argv``, call ``main``; print a CrturbError, ``OSError``, ``MemoryError`` or a
+    missing optional dependency (naming the extra that installs it) as one line and return 2
+    (``--debug``: raise it with its traceback).
 
     Every job gets ``--version``, ``-v/--verbose`` (TensorFlow's and Keras's own messages and
-    warnings, normally hidden) and ``--debug``.
+    warnings, normally hidden), ``-q/--quiet`` (no progress bars or per-epoch lines: results and
+    errors only) and ``--debug``.
     """
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s (crturb-keras {__version__})")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show TensorFlow's and Keras's messages and warnings")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="show TensorFlow's and Keras's messages and warnings")
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="no progress bars or per-epoch lines: results and errors only")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     args = parser.parse_args(argv)
-    _runtime_noise(args.verbose)
+    _runtime_noise(args.verbose, args.quiet)
+    bars = os.environ.get("TQDM_DISABLE")
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # every tqdm bar, the package's and the libraries'
     try:
         return main(args)
+    except ModuleNotFoundError as err:
+        message = missing_message(err.name or "")
+        if args.debug or message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     except (CrturbError, OSError, MemoryError) as err:
         if args.debug:
             raise
         print(f"error: {_message(err)}", file=sys.stderr)
         return 2
+    finally:
+        if bars is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = bars

@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
     report = interpret(args.run_dir, split(args.methods), split(args.experiments),
                        per_class=args.per_class, sanity=not args.no_sanity,
-                       aggregate=args.aggregate)
+                       aggregate=args.aggregate, progress=not args.quiet)
     print(report.read_text())
     print(f"\nreport: {report}")
     return 0

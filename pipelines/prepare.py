@@ -28,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.prepare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", action="append", required=True,
-                        help="folder of class sub-folders, glob of .athdf/.fits files, or "
-                             "'surrogate' (simulate into SURROGATE_DIR first); repeatable")
+                        help="folder of class sub-folders, glob of .athdf/.fits files, "
+                             "'yt:PATH' or 'yt@LEVEL:PATH' (a file or glob of any output yt "
+                             "reads, e.g. refined Athena++ meshes, on a uniform grid at LEVEL, "
+                             "default the finest), or 'surrogate' (simulate into SURROGATE_DIR "
+                             "first); repeatable")
     parser.add_argument("--classes-from-dirs", action="store_true",
                         help="name each globbed file's class after its parent folder")
     parser.add_argument("--out", required=True, help="folder to create")

@@ -36,7 +36,6 @@ def build_parser(task: str = "classify") -> argparse.ArgumentParser:
                                  "and classifier agreement")
     else:
         parser.add_argument("--export", action="store_true", help="export the SavedModel after")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     parser.add_argument("--skip-existing", action="store_true",
                         help="if OUT already holds a finished run, keep it (no training) and go "
                              "on to --evaluate/--export; without this flag OUT must not exist")

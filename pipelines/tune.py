@@ -21,11 +21,8 @@ results and retrains the best configuration.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from ._cli import run
@@ -81,78 +78,29 @@ def _distributed_environment(args: argparse.Namespace) -> None:
         os.environ["KERASTUNER_TUNER_ID"] = f"tuner{args.worker_id}"
 
 
-def _max_depth(task: str, tile: int) -> int:
-    smallest = 4  # the classifier pools to a 4x4 grid; the U-net bottleneck keeps >= 4 px
-    return max(int(math.log2(tile // smallest)), 1)
-
-
 def main(args: argparse.Namespace) -> int:
-    from crturb_keras.data.store import load_manifest
-    from crturb_keras.errors import ConfigError
-    from crturb_keras.training import TrainConfig, train
-    from tuning import search, space as spaces
-    from tuning.hypermodels import CrturbHyperModel
+    from tuning.workflow import TuneConfig, tune
 
     from .evaluate import report
 
     _distributed_environment(args)
-    manifest = load_manifest(args.data)
-    tile = manifest["geometry"]["tile"]
-    space = spaces.fit_to_data(spaces.apply_overrides(spaces.default_space(args.task), args.set),
-                               _max_depth(args.task, tile), args.set)
-    objective = search.objective_for(args.task, args.objective)
-    out = Path(args.out)
-    settings = {"data": str(Path(args.data).resolve()), "task": args.task, "kind": args.kind,
-                "tuner": args.tuner, "max_trials": args.max_trials, "epochs": args.epochs,
-                "objective": objective.name, "space": space, "seed": args.seed}
-    stored = out / "tune_config.json"
-    chief = search.is_chief()
-    if chief:
-        if stored.exists() and json.loads(stored.read_text()) != json.loads(json.dumps(settings)):
-            raise ConfigError(f"{out} holds a different search ({stored}); resume it with its own "
-                              f"settings or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        search.save_json(stored, settings)
-        print(f"search space ({args.tuner}, {args.max_trials} trials, objective {objective.name}):")
-        print(spaces.describe(space))
-    base = TrainConfig(data=args.data, task=args.task, kind=args.kind, epochs=args.epochs,
-                       patience=args.patience, seed=args.seed)
-    hypermodel = CrturbHyperModel(base, space)
-    tuner = search.make_tuner(args.tuner, hypermodel, out, args.max_trials, objective,
-                              seed=args.seed, max_epochs=args.epochs)
-    outcome = search.run_search(tuner, worker_timeout=args.worker_timeout, epochs=args.epochs)
-    if not chief:
-        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left, exiting")
+    config = TuneConfig(data=args.data, out=args.out, task=args.task, kind=args.kind,
+                        tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
+                        patience=args.patience, objective=args.objective,
+                        overrides=tuple(args.set), final_epochs=args.final_epochs,
+                        compare_default=args.compare_default, seed=args.seed,
+                        worker_timeout=args.worker_timeout)
+    outcome = tune(config, verbose=0 if args.quiet else 2)
+    if not outcome["chief"]:
+        print(f"worker {outcome['worker']}: no trials left, exiting")
         return 0
-    rows = search.results_table(tuner, space)
-    paths = search.write_results(rows, out, objective)
-    print(paths["markdown"].read_text())
-    for trial_id, message in outcome["failed"]:
-        print(f"trial {trial_id} failed: {message}")
-    if outcome["lost_workers"]:
-        print(f"lost worker(s), their trials retried: {', '.join(outcome['lost_workers'])}")
-    best = search.best_values(tuner)
-    search.save_json(out / "best_hyperparameters.json", best)
-    print(f"best: {best}")
-    final = [("best", {**best})] + ([("default", {})] if args.compare_default else [])
-    summary = {}
-    for name, values in final:
-        config = TrainConfig(**{**base.to_dict(), "epochs": args.final_epochs,
-                                "patience": TrainConfig.patience, "out": str(out / name),
-                                **values})
-        run_dir = Path(config.out)
-        if not (run_dir / "model.keras").exists():
-            train(config, verbose=0)
-        print(f"--- {name} configuration, retrained for up to {args.final_epochs} epochs: {run_dir}")
-        summary[name] = report(run_dir)
-        if name == "best":
-            from crturb_keras.export import export
-
-            print(f"SavedModel: {export(run_dir)}")
-    search.save_json(out / "summary.json", {
-        "completed_trials": outcome["completed"], "failed_trials": outcome["failed"],
-        "best_hyperparameters": best, "results": str(paths["csv"]),
-        "test_metrics": {k: v for k, v in summary.items()}})
+    print(outcome["results"]["markdown"].read_text())
+    print(f"best: {outcome['best_hyperparameters']}")
+    for name, run_dir in outcome["runs"].items():
+        print(f"--- {name} configuration, retrained for up to {args.final_epochs} epochs: "
+              f"{run_dir}")
+        report(run_dir)
+    print(f"SavedModel: {outcome['saved_model']}")
     return 0
 
 

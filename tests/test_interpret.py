@@ -286,4 +286,10 @@ def test_interpret_cli_writes_the_report(run, capsys):
     results = json.loads((run / "interpret" / "results.json").read_text())
     assert set(results["flatten"]["flattened"]["per_class"]) == set(results["blur"]["classes"])
     assert "passes" in results["sanity"]["vanilla"]
-    assert "report:" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "report:" in shown.out
+    # a bar names each of the 7 stages (2 methods, 1 sanity check, spectra, 3 experiments)
+    assert "interpret: 100%" in shown.err and "7/7" in shown.err and "flatten" in shown.err
+    assert interpret_cli.cli([str(run), "--methods", "vanilla", "--experiments", "blur",
+                              "--no-sanity", "--per-class", "2", "-q"]) == 0
+    assert "interpret:" not in capsys.readouterr().err

@@ -108,3 +108,77 @@ def test_every_job_reports_its_version(job, capsys):
         module.cli(["--version"])
     assert stop.value.code == 0
     assert f"crturb-keras {__version__}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("job", ["convert", "evaluate", "export", "generate", "interpret",
+                                 "predict", "prepare", "simulate", "train", "tune"])
+def test_every_job_is_quiet_or_verbose_not_both(job, capsys):
+    """``-q`` and ``-v`` exist on every job and exclude each other (issue 16, item 5)."""
+    import importlib
+
+    module = importlib.import_module(f"pipelines.{job}")
+    with pytest.raises(SystemExit) as stop:
+        module.cli(["-q", "-v"])
+    assert stop.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", ["PrepareConfig", "TrainConfig", "GenerateConfig",
+                                    "SurrogateConfig", "MHDConfig"])
+def test_config_flags_have_help_choices_and_switches(config):
+    """Every flag made from a config dataclass carries the field's documentation as help text;
+    fields documented with a set of values accept only those; booleans are switches that still
+    take an explicit value."""
+    import argparse
+    import dataclasses
+
+    import crturb_keras
+    from pipelines._cli import add_config_arguments, field_docs
+
+    cls = getattr(crturb_keras, config)
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, cls)
+    docs = field_docs(cls)
+    actions = {a.dest: a for a in parser._actions if a.help != argparse.SUPPRESS}
+    for f in dataclasses.fields(cls):
+        assert f.name in docs, f"{config}.{f.name} is not documented"
+        assert len(actions[f.name].help) > len("(default: x)") + 5, f"{config}.{f.name}"
+    booleans = [f.name for f in dataclasses.fields(cls) if isinstance(getattr(cls(), f.name), bool)]
+    for name in booleans:
+        flag = "--" + name.replace("_", "-")
+        default = getattr(cls(), name)
+        assert getattr(parser.parse_args([flag]), name) is True
+        assert getattr(parser.parse_args(["--no-" + flag[2:]]), name) is False
+        assert getattr(parser.parse_args([flag, str(not default).lower()]), name) is (not default)
+    for name, (_, choices) in docs.items():
+        action = actions.get(name)
+        if action is not None and action.choices:
+            assert tuple(action.choices) == choices
+            with pytest.raises(SystemExit):
+                parser.parse_args(["--" + name.replace("_", "-"), "no-such-value"])
+
+
+def test_crturb_console_script_runs_each_job(capsys):
+    """``crturb JOB ...`` (console script, ``python -m pipelines``) dispatches to the job's CLI."""
+    from pipelines.__main__ import JOBS, main
+
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(job in listed for job in JOBS)
+    assert main(["no-such-job"]) == 2 and "unknown job" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["export", "--version"])
+    assert stop.value.code == 0 and "crturb-keras" in capsys.readouterr().out
+    done = subprocess.run([sys.executable, "-m", "pipelines", "simulate", "--help"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "--resolution" in done.stdout
+
+
+def test_a_missing_optional_dependency_names_its_extra(tmp_path):
+    """Without keras-tuner, ``tune`` fails with one line naming the extra that installs it."""
+    code = ("import sys; sys.modules['keras_tuner'] = None\n"
+            "from pipelines import tune\n"
+            f"sys.exit(tune.cli(['--data', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "crturb-keras[tune]" in done.stderr and "Traceback" not in done.stderr

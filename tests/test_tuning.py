@@ -79,8 +79,12 @@ def test_local_search_retrains_and_reports(data, tmp_path, capsys):
     args = ["--data", str(data), "--tuner", "random", "--max-trials", "2", "--epochs", "2",
             "--final-epochs", "2", "--out", str(out), "--set", "base_filters=4,8"]
     assert tune_cli.cli(args) == 0
-    printed = capsys.readouterr().out
+    shown = capsys.readouterr()
+    printed = shown.out
     assert "search space (random, 2 trials, objective val_loss)" in printed
+    # progress: a bar over the trials that reaches 2/2, then the retraining's epochs
+    assert "trials: 100%" in shown.err and "2/2" in shown.err
+    assert "Epoch 2/2" in printed
     rows = _rows(out / "results.csv")
     assert len(rows) == 2 and {r["status"] for r in rows} == {"COMPLETED"}
     assert all(r["base_filters"] in ("4", "8") and int(r["epochs"]) == 2 for r in rows)

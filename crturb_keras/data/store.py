@@ -216,8 +216,11 @@ def _check_names_and_shards(path: Path, manifest: dict[str, Any]) -> None:
 
 
 def _identity(config: PrepareConfig, sources: list[dict]) -> dict:
+    """What decides whether an existing dataset is this one: the settings, and per source its
+    class, files (paths and SHA-256) and, for yt sources, reader and level."""
+    keys = ("class", "files", "reader", "level")
     return {"config": config.to_dict(),
-            "sources": [{"class": s["class"], "files": s["files"]} for s in sources]}
+            "sources": [{k: s[k] for k in keys if k in s} for s in sources]}
 
 
 def prepare(
@@ -271,8 +274,8 @@ def prepare(
         safe_name(source.class_name, source.paths[0], error=ConfigError)
     out_dir = Path(out_dir)
     records = [{"class": s.class_name,
-                "files": [{"path": str(Path(p).resolve()), "sha256": sha256(p)} for p in s.paths]}
-               for s in sources]
+                "files": [{"path": str(Path(p).resolve()), "sha256": sha256(p)} for p in s.paths],
+                **s.reader_record()} for s in sources]
     identity = _identity(config, records)
     if out_dir.exists():
         return _reuse_or_refuse(out_dir, identity)
@@ -340,12 +343,12 @@ def prepare(
 
 def _reuse_or_refuse(out_dir: Path, identity: dict) -> dict:
     manifest = load_manifest(out_dir)
-    theirs = {"config": manifest.get("config"),
-              "sources": [{"class": s["class"], "files": s["files"]} for s in manifest["sources"]]}
+    theirs = _identity(PrepareConfig(), manifest["sources"])
+    theirs["config"] = manifest.get("config")
     if theirs == identity:
         return manifest
     changed = [k for k in identity["config"] if identity["config"][k] != theirs["config"].get(k)]
-    what = f"settings {', '.join(changed)} differ" if changed else "the source files differ"
+    what = f"settings {', '.join(changed)} differ" if changed else "the sources differ (their files, or how they are read)"
     raise ConfigError(f"{out_dir}: holds a dataset prepared differently ({what}); choose another "
                       f"--out or delete {out_dir}")
 

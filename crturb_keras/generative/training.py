@@ -59,8 +59,13 @@ class GenerateConfig:
     ----------
     data, out : str
         Prepared dataset folder; run directory to create.
+    task : {"generate"}
+        Always ``generate`` (it selects these flags in ``pipelines.train``).
     model : {"ddim", "cddim", "ldm"}
+        Unconditional DDIM, class-conditional DDIM with classifier-free guidance, or latent
+        diffusion (DDIM in the latent space of a variational autoencoder).
     kind : {"slice", "projection"}
+        Image kind to learn.
     classes : tuple of str
         Train on these classes only (empty: all).
     epochs, batch_size : int
@@ -68,7 +73,9 @@ class GenerateConfig:
         incomplete training batches are dropped; validation batches may be incomplete).
     learning_rate, weight_decay : float
         AdamW settings.
-    widths, block_depth, embedding_dims : denoiser capacity (see ``build_denoiser``).
+    widths, block_depth, embedding_dims : tuple of int, int, int
+        Denoiser capacity: channels per level, residual blocks per level, size of the noise
+        (and class) embedding (see ``build_denoiser``).
     circular : {"auto", "on", "off"}
         Periodic padding (seamless tiles). ``auto``: on when the prepared tiles are whole periodic
         slices, off for tiles cut from inside a box. A periodic network trained on non-periodic
@@ -81,7 +88,7 @@ class GenerateConfig:
         Momentum of the weight average used for sampling.
     min_signal, max_signal : float
         Ends of the cosine schedule.
-    latent_channels, autoencoder_widths, kl_weight, autoencoder_epochs, latent_widths :
+    latent_channels, autoencoder_widths, kl_weight, autoencoder_epochs, latent_widths : int, tuple, float, int, tuple
         ``ldm`` only: the autoencoder (``len(autoencoder_widths)`` halvings) and the latent
         denoiser's widths.
     sample_steps, guidance : int, float
@@ -89,6 +96,7 @@ class GenerateConfig:
     steps_per_epoch : int
         0 = whole training split per epoch.
     steps_per_execution : int
+        Batches per compiled call (1 on the PyTorch backend).
     jit_compile : {"auto", "on", "off"}
         ``auto``: XLA on (TensorFlow). The denoiser trained ~1.4x faster with XLA on 2 CPU cores.
     seed : int

@@ -76,7 +76,7 @@ def depth_experiment(run_dir: str | os.PathLike,
     results: dict[str, Any] = {"depths": [], "accuracy": {}, "per_class": {}, "skipped": []}
     cubes = []
     for entry, layout in zip(manifest["sources"], manifest["layouts"]):
-        source = Source(entry["class"], tuple(f["path"] for f in entry["files"]))
+        source = Source.from_record(entry)
         cubes.append((source.class_name, source.read([config.field])[config.field],
                       SplitLayout.from_dict(layout).region("test")))
     for depth in depths:
@@ -118,7 +118,7 @@ def flatten_experiment(run_dir: str | os.PathLike, work_dir: str | os.PathLike) 
     work = Path(work_dir)
     settings = {k: tuple(v) if isinstance(v, list) else v for k, v in manifest["config"].items()}
     flat_config = dataclasses.replace(PrepareConfig(**settings), flatten_spectrum=True)
-    sources = [Source(s["class"], tuple(f["path"] for f in s["files"])) for s in manifest["sources"]]
+    sources = [Source.from_record(s) for s in manifest["sources"]]
     prepare(sources, work / "data", flat_config, progress=False)
     flat_run = work / "run"
     if not (flat_run / "model.keras").exists():

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..io.atomic import atomic_path
@@ -40,11 +42,14 @@ def _table(header: list[str], rows: list[list]) -> str:
 def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "smoothgrad",
                                                                       "gradcam++", "occlusion"),
               experiments: Sequence[str] = EXPERIMENTS, per_class: int = 4,
-              sanity: bool = True, seed: int = 0, aggregate: int = 64) -> Path:
+              sanity: bool = True, seed: int = 0, aggregate: int = 64,
+              progress: bool = True) -> Path:
     """Write ``RUN/interpret/`` (figures, ``results.json``, ``report.md``); return the report.
 
     ``per_class`` tiles of each class go into the figure grids; the per-class mean saliency and
-    its spectrum aggregate ``aggregate`` test tiles per class (all of them if fewer).
+    its spectrum aggregate ``aggregate`` test tiles per class (all of them if fewer). With
+    ``progress``, a bar on stderr names each stage (saliency method, sanity check, experiment)
+    while it runs.
     """
     run = Path(run_dir)
     record, model = load_run(run)
@@ -63,6 +68,19 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
     xa, ya = images[pool], labels[pool]
     shown = np.concatenate([np.nonzero(ya == i)[0][:per_class] for i in range(len(names))])
     probe = np.concatenate([np.nonzero(ya == i)[0][:2] for i in range(len(names))])
+    checked = [m for m in methods if m in ("vanilla", "smoothgrad", "gradcam++")] if sanity \
+        else []
+    stages = [*methods, *(f"sanity {m}" for m in checked), "spectra",
+              *(e for e in ("blur", "depth", "flatten") if e in experiments)]
+    bar = tqdm(total=len(stages), desc="interpret", unit="stage", file=sys.stderr,
+               disable=not progress)
+    bar.set_postfix_str(stages[0])
+
+    def done() -> None:
+        bar.update(1)
+        if bar.n < len(stages):
+            bar.set_postfix_str(stages[bar.n])
+
     results: dict = {"run": str(run), "tiles_per_class": per_class, "saliency": {},
                      "sanity": {}}
     lines = [f"# Interpretation of `{run.name}`", "",
@@ -86,14 +104,15 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
                   f"![{method} mean]({summary.name})", "",
                   "Wavenumber (cycles per tile) where each class's saliency spectrum peaks: "
                   + ", ".join(f"{n} {k:.0f}" for n, k in peak.items()) + ".", ""]
+        done()
 
     if sanity:
-        checked = [m for m in methods if m in ("vanilla", "smoothgrad", "gradcam++")]
         for method in checked:
             steps = cascading_randomization(model, xa[probe], ya[probe], method, seed=seed,
                                             **({"smooth_samples": 8} if method == "smoothgrad"
                                                else {}))
             results["sanity"][method] = {"steps": steps, "passes": sanity_verdict(steps)}
+            done()
         if checked:
             figure = plot_sanity({m: r["steps"] for m, r in results["sanity"].items()},
                                  out / "sanity.png")
@@ -108,6 +127,7 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
                                                                 for n, s in spectra.items()}
     figure = plot_class_spectra(spectra, ratios, out / "spectra.png")
     lines += ["## Image spectra per class", "", f"![spectra]({figure.name})", ""]
+    done()
 
     if "blur" in experiments:
         blur = blur_experiment(model, images, labels, names)
@@ -120,6 +140,7 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
                             + [float(f) for f in fractions])
         lines += ["## Blur experiment", "", f"![blur]({figure.name})", "",
                   _table(["true class", "σ (px)", "most predicted", "fraction"] + names, rows), ""]
+        done()
     if "depth" in experiments:
         depth = depth_experiment(run)
         results["depth"] = depth
@@ -133,6 +154,7 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
                           for d in depth["depths"]]), ""]
         if depth["skipped"]:
             lines += [f"Depths {depth['skipped']} do not fit in the test regions.", ""]
+        done()
     if "flatten" in experiments:
         flat = flatten_experiment(run, out / "flattened")
         results["flatten"] = flat
@@ -144,6 +166,8 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
                          [[n, flat["full"]["per_class"][n], flat["flattened"]["per_class"][n]]
                           for n in names] + [["all", flat["full"]["accuracy"],
                                               flat["flattened"]["accuracy"]]]), ""]
+        done()
+    bar.close()
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(results, indent=1, default=float))
     report = out / "report.md"

@@ -1,0 +1,46 @@
+"""Optional dependencies: which ``pip`` extra installs each, and the one-line error when missing.
+
+The core install reads, simulates and prepares data; TensorFlow (training, ``tf.data``, the
+SavedModel), tf-keras-vis (saliency), keras-tuner (search) and yt (other codes' outputs) come
+with extras, so that the package installs next to other astronomy software without pulling
+them all in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .errors import ConfigError
+
+#: Top-level module -> (extra that installs it, what needs it).
+EXTRAS: dict[str, tuple[str, str]] = {
+    "tensorflow": ("cpu", "training, tf.data pipelines and SavedModel export (TensorFlow; the "
+                          "'gpu' extra installs the CUDA build)"),
+    "tf_keras_vis": ("interpret", "saliency maps (tf-keras-vis)"),
+    "keras_tuner": ("tune", "hyperparameter search (keras-tuner)"),
+    "yt": ("yt", "reading other codes' outputs (yt)"),
+    "torch": ("torch", "the PyTorch backend and reference benchmarks"),
+}
+
+
+def missing_message(module: str) -> str | None:
+    """The message for a missing optional module (by its top-level name), or None if the module
+    is not one of :data:`EXTRAS`."""
+    root = module.split(".")[0]
+    if root not in EXTRAS:
+        return None
+    extra, purpose = EXTRAS[root]
+    return (f"{purpose} needs the Python module {root!r}, which is not installed; install it "
+            f"with pip install 'crturb-keras[{extra}]' (in a checkout: pip install -e "
+            f"'.[{extra}]')")
+
+
+def require(module: str) -> ModuleType:
+    """Import an optional module, or raise :class:`ConfigError` naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is None or err.name.split(".")[0] != module.split(".")[0]:
+            raise
+        raise ConfigError(missing_message(module) or str(err)) from err
