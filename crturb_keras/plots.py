@@ -135,24 +135,74 @@ def plot_map_panels(inputs: np.ndarray, targets: np.ndarray, predictions: np.nda
     return _save(fig, path)
 
 
+def sky_axes(fig: Figure, spec, header=None):
+    """A subplot in sky coordinates (astropy's WCSAxes) when ``header`` holds a celestial WCS,
+    else in pixels; data coordinates are pixels either way (``(col, row)``)."""
+    wcs = None
+    if header is not None:
+        import warnings
+
+        from astropy.wcs import WCS, FITSFixedWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            try:
+                found = WCS(header)
+            except Exception:  # astropy raises many kinds for a malformed header: use pixels
+                found = None
+        if found is not None and found.has_celestial:
+            wcs = found.celestial
+    if wcs is None:
+        ax = fig.add_subplot(spec)
+        ax.set_xlabel("pixel")
+        ax.set_ylabel("pixel")
+        return ax
+    ax = fig.add_subplot(spec, projection=wcs)
+    for coord, ctype in zip(ax.coords, wcs.wcs.ctype):
+        kind = ctype.split("-")[0]
+        coord.set_axislabel({"RA": "right ascension", "DEC": "declination",
+                             "GLON": "galactic longitude", "GLAT": "galactic latitude"}
+                            .get(kind, kind))
+    return ax
+
+
 def plot_map_prediction(image: np.ndarray, positions: np.ndarray, tile: int,
-                        probabilities: np.ndarray, names: list[str], path: str | Path) -> Path:
-    """A map with its tiles coloured by predicted class, and the whole-map class probabilities."""
+                        probabilities: np.ndarray, names: list[str], path: str | Path,
+                        header=None) -> Path:
+    """The map (on the sky when ``header`` has a celestial WCS) with its tiles coloured by
+    predicted class, opacity the confidence, and the whole-map mean class probabilities."""
     fig = Figure(figsize=(11, 4.6), layout="constrained")
-    ax = fig.add_subplot(1, 2, 1)
+    grid = fig.add_gridspec(1, 2)
+    ax = sky_axes(fig, grid[0, 0], header)
     ax.imshow(np.log10(np.where(image > 0, image, np.nan)), origin="lower", cmap="gray")
     colours = [f"C{i}" for i in range(len(names))]
     winners = probabilities.argmax(axis=1)
     for (row, col), winner, p in zip(positions, winners, probabilities.max(axis=1)):
-        ax.add_patch(Rectangle((col, row), tile, tile, fill=True, alpha=0.25 * p,
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), tile, tile, fill=True, alpha=0.25 * p,
                                color=colours[winner], lw=0))
     ax.set_title("tiles by predicted class (opacity = confidence)", fontsize=9)
-    bar = fig.add_subplot(1, 2, 2)
+    bar = fig.add_subplot(grid[0, 1])
     mean = probabilities.mean(axis=0)
     bar.barh(range(len(names)), mean, color=colours)
     bar.set_yticks(range(len(names)), names)
     bar.set_xlabel("mean probability over tiles")
     bar.set_xlim(0, 1)
+    return _save(fig, path)
+
+
+def plot_predicted_fields(image: np.ndarray, fields: np.ndarray, names: list[str],
+                          path: str | Path, header=None) -> Path:
+    """The input map and each predicted field ``(H, W, n_targets)``, ``log10`` scaled, side by
+    side on the sky when ``header`` has a celestial WCS."""
+    fig = Figure(figsize=(4.2 * (len(names) + 1), 4.0), layout="constrained")
+    grid = fig.add_gridspec(1, len(names) + 1)
+    panels = [("input map", image)] + [(n, fields[..., i]) for i, n in enumerate(names)]
+    for i, (title, data) in enumerate(panels):
+        ax = sky_axes(fig, grid[0, i], header)
+        shown = ax.imshow(np.log10(np.where(data > 0, data, np.nan)), origin="lower",
+                          cmap="gray" if i == 0 else "magma")
+        fig.colorbar(shown, ax=ax, shrink=0.8, label=f"log10 {title}")
+        ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
 

@@ -225,7 +225,9 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
 
     A classification gives ``STEM.json`` (per-tile and whole-map probabilities) and ``STEM.png``
     (the map with its tiles coloured by class); a U-net prediction gives ``STEM.fits`` with one
-    image extension per target field, carrying the input map's header (its WCS included). Every
+    image extension per target field, carrying the input map's header (its WCS included), and
+    ``STEM.png`` (the map and the fields). Figures are on the sky (WCSAxes) when the header has a
+    celestial WCS. Every
     output is checked before anything is written (no NaN in JSON), and each file is written under
     a temporary name and renamed.
 
@@ -237,7 +239,7 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
     from astropy.io import fits
 
     from .io.atomic import atomic_path
-    from .plots import plot_map_prediction
+    from .plots import plot_map_prediction, plot_predicted_fields
 
     stem = Path(stem)
     if result.task == "classify":
@@ -250,12 +252,13 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
                              for (r, c), p in zip(result.positions, result.probabilities)]}
         text = json.dumps(summary, indent=1, allow_nan=False)  # never write invalid JSON
         plot_map_prediction(image, result.positions, result.tile, result.probabilities,
-                            result.class_names, outputs[1])
+                            result.class_names, outputs[1], header)
         with atomic_path(outputs[0]) as tmp:
             tmp.write_text(text)
         return outputs
     target = stem if stem.suffix.lower() == ".fits" else stem.with_suffix(".fits")
-    if target.exists() and not overwrite:
+    figure = target.with_suffix(".png")
+    if (target.exists() or figure.exists()) and not overwrite:
         raise ConfigError(f"{target} exists; pass --overwrite or another --out")
     header = header.copy() if header is not None else fits.Header()
     hdus = [fits.PrimaryHDU(header=header)]
@@ -266,4 +269,5 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
         hdus.append(extension)
     with atomic_path(target) as tmp:
         fits.HDUList(hdus).writeto(tmp, output_verify="silentfix")
-    return [target]
+    plot_predicted_fields(image, result.fields, result.target_names, figure, header)
+    return [target, figure]

@@ -5,7 +5,8 @@
 
 Classifier: prints class probabilities for the whole map (mean over tiles) and per tile, writes
 OUT.png and OUT.json. U-net: writes the predicted target maps as a FITS file (one HDU per target)
-with the input's header, WCS included. NaN pixels are blank: tiles mostly blank are skipped.
+with the input's header, WCS included, and a PNG of the map and the fields. Figures are in sky
+coordinates (astropy WCSAxes) when the map has a celestial WCS. NaN pixels are blank: tiles mostly blank are skipped.
 Nothing is written unless every output is finite; tiny, constant or mostly blank maps warn.
 """
 

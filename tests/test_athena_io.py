@@ -278,3 +278,33 @@ def test_read_yt_gives_the_snapshot_our_reader_gives(tmp_path):
         read_yt(path, ["Ec"])
     with pytest.raises(ConfigError, match="level must be in 0..0"):
         read_yt(path, ["rho"], level=2)
+
+
+def test_physical_units_read_through_yt_reach_the_fits_header(tmp_path):
+    """A field read in physical units (``read_yt(..., units="cgs")``, g/cm**3 with yt's unit
+    system) is written with that unit as ``BUNIT`` (no ``CODEUNIT``), which astropy and
+    ``CCDData.read`` parse; code-unit fields keep the dimensionless ``BUNIT`` plus ``CODEUNIT``
+    (issue 16, item 2)."""
+    pytest.importorskip("yt", reason="yt is a dev dependency (pip install -e '.[dev]')")
+    from astropy import units
+    from astropy.io import fits
+    from astropy.nddata import CCDData
+
+    from crturb_keras.io import write_fits_cube
+    from crturb_keras.io.yt_reader import read_yt
+
+    snap = make_snapshot(shape=(8, 8, 8), names=("rho",))
+    path = write_athdf(snap, tmp_path / "u.out1.00000.athdf", meshblock_size=8)
+    physical = read_yt(path, ["rho"], units="cgs")
+    assert physical.attributes["units"]["rho"] == "g/cm**3"
+    np.testing.assert_allclose(physical["rho"], snap["rho"], rtol=1e-6)  # 1 g per code mass...
+    out = write_fits_cube(physical, tmp_path / "u.fits", fields=["rho"])
+    with fits.open(out) as hdul:
+        header = hdul[1].header
+        assert units.Unit(header["BUNIT"]) == units.g / units.cm ** 3
+        assert "CODEUNIT" not in header
+    assert CCDData.read(out, hdu=1).unit == units.g / units.cm ** 3
+    coded = write_fits_cube(read_yt(path, ["rho"]), tmp_path / "c.fits")
+    with fits.open(coded) as hdul:
+        assert units.Unit(hdul[1].header["BUNIT"]) == units.dimensionless_unscaled
+        assert hdul[1].header["CODEUNIT"] == "code_mass / code_length**3"

@@ -125,3 +125,31 @@ def test_cube_units_parse_with_astropy_and_carry_checksums_and_provenance(tmp_pa
         assert hdul["RHO"].header["CODEUNIT"] == "code_mass / code_length**3"
     cube = CCDData.read(path, hdu="RHO")
     assert cube.unit == u.dimensionless_unscaled and cube.data.shape == snap["rho"].shape
+
+
+def test_prediction_figures_are_on_the_sky_when_the_header_has_a_wcs(tmp_path):
+    """A celestial WCS gives WCSAxes labelled in sky coordinates; no WCS, or a broken one,
+    gives pixel axes (issue 16, item 4)."""
+    from astropy.visualization.wcsaxes import WCSAxes
+    from matplotlib.figure import Figure
+
+    from crturb_keras.plots import plot_map_prediction, sky_axes
+
+    sky = fits.Header({"NAXIS": 2, "NAXIS1": 48, "NAXIS2": 32, "CTYPE1": "RA---TAN",
+                       "CTYPE2": "DEC--TAN", "CRVAL1": 83.8, "CRVAL2": -5.4, "CRPIX1": 24,
+                       "CRPIX2": 16, "CDELT1": -0.01, "CDELT2": 0.01})
+    galactic = fits.Header({**sky, "CTYPE1": "GLON-CAR", "CTYPE2": "GLAT-CAR"})
+    fig = Figure()
+    grid = fig.add_gridspec(1, 4)
+    on_sky = sky_axes(fig, grid[0, 0], sky)
+    assert isinstance(on_sky, WCSAxes)
+    assert on_sky.coords[0].get_axislabel() == "right ascension"
+    assert sky_axes(fig, grid[0, 1], galactic).coords[1].get_axislabel() == "galactic latitude"
+    for header in (None, fits.Header({"CTYPE1": "LINEAR"}), fits.Header({"CTYPE1": "RA---XYZ"})):
+        plain = sky_axes(fig, grid[0, 2], header)
+        assert not isinstance(plain, WCSAxes) and plain.get_xlabel() == "pixel"
+    image = np.exp(np.random.default_rng(0).normal(0, 0.3, (32, 48)))
+    path = plot_map_prediction(image, np.array([[0, 0], [16, 16]]), 16,
+                               np.array([[0.7, 0.3], [0.2, 0.8]]), ["MHD", "CR_Advect"],
+                               tmp_path / "p.png", sky)
+    assert path.stat().st_size > 5000

@@ -352,6 +352,7 @@ def test_command_line_jobs(prepared, tmp_path, capsys):
     with fits.open(tmp_path / "ec.fits") as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "EC", "MAGNETIC_ENERGY_DENSITY"]
         assert hdul["EC"].header["CTYPE1"] == "RA---CAR" and hdul["EC"].data.shape == (32, 48)
+    assert (tmp_path / "ec.png").stat().st_size > 5000  # the map and both fields, on the sky
 
 
 @pytest.mark.slow

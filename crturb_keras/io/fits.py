@@ -129,6 +129,40 @@ def _cell_faces(header: fits.Header, axis: int, n: int) -> np.ndarray:
     return np.concatenate([centres - 0.5 * delt, centres[-1:] + 0.5 * delt])
 
 
+def _linear_wcs(faces: list[np.ndarray]) -> fits.Header | None:
+    """The ``astropy.wcs`` header of a uniform grid with cell faces ``faces`` (x1, x2, x3), cell
+    centres at pixel centres, lengths in code units (``CUNITn`` ``''``); None if a spacing is
+    not uniform."""
+    from astropy.wcs import WCS
+
+    widths = [np.diff(f) for f in faces]
+    if not all(np.allclose(w, w[0], rtol=1e-5) for w in widths):
+        return None
+    wcs = WCS(naxis=len(faces))
+    wcs.wcs.ctype = [f"X{axis}" for axis in range(1, len(faces) + 1)]
+    wcs.wcs.cunit = [""] * len(faces)
+    wcs.wcs.crpix = [1.0] * len(faces)
+    wcs.wcs.crval = [float(f[0] + 0.5 * w[0]) for f, w in zip(faces, widths)]
+    wcs.wcs.cdelt = [float(w[0]) for w in widths]
+    header = wcs.to_header()
+    for axis in range(1, len(faces) + 1):  # astropy leaves out empty units: say them
+        header[f"CUNIT{axis}"] = ("", "code_length (no physical scale)")
+    return header
+
+
+def _physical_unit(text: str | None) -> str | None:
+    """``text`` in FITS unit syntax if astropy parses it as a physical unit (not code units,
+    which have no scale), else None."""
+    if not text or "code_" in text:
+        return None
+    from astropy import units
+
+    try:
+        return units.Unit(text.replace("**", "^")).to_string("fits")
+    except ValueError:
+        return None
+
+
 def write_fits_cube(
     snapshot: Snapshot,
     path: PathLike,
@@ -179,22 +213,20 @@ def write_fits_cube(
         if key in snapshot.attributes:
             head.add_history(f"{key}: {snapshot.attributes[key]}")
     hdus = [primary]
-    faces = [snapshot.x1f, snapshot.x2f, snapshot.x3f]
+    grid = _linear_wcs([snapshot.x1f, snapshot.x2f, snapshot.x3f])
+    known = snapshot.attributes.get("units", {})
     for name in names:
         hdu = fits.ImageHDU(data=np.asarray(snapshot[name], dtype=np.float32), name=name)
         hdu.header["FIELD"] = (name, "field name with its case")
-        if name in CODE_UNITS:
+        physical = _physical_unit(known.get(name))
+        if physical is not None:
+            hdu.header["BUNIT"] = (physical, "physical unit (as read, e.g. through yt)")
+        elif name in CODE_UNITS:
             hdu.header["BUNIT"] = ("dex" if name.startswith("log10_") else "",
                                    "code units (no physical scale): see CODEUNIT")
             hdu.header["CODEUNIT"] = (CODE_UNITS[name], "dimension in code units")
-        for axis, f in enumerate(faces, start=1):
-            width = np.diff(f)
-            if np.allclose(width, width[0], rtol=1e-5):
-                hdu.header[f"CTYPE{axis}"] = (f"X{axis}", "code_length")
-                hdu.header[f"CUNIT{axis}"] = ("", "code_length (no physical scale)")
-                hdu.header[f"CRPIX{axis}"] = 1.0
-                hdu.header[f"CRVAL{axis}"] = float(f[0] + 0.5 * width[0])
-                hdu.header[f"CDELT{axis}"] = float(width[0])
+        if grid is not None:
+            hdu.header.update(grid)
         hdus.append(hdu)
     with atomic_path(out) as tmp:
         fits.HDUList(hdus).writeto(tmp, checksum=True)

@@ -158,7 +158,7 @@ def _uniform(ds: Any, fields: dict[str, tuple[str, str]], level: int, start: np.
 
 
 def read_yt(source: str | os.PathLike | Any, fields: Iterable[str] = ("rho",),
-            level: int | None = None) -> Snapshot:
+            level: int | None = None, units: str = "as_read") -> Snapshot:
     """Read fields of a yt-loadable output on a uniform grid.
 
     Parameters
@@ -173,6 +173,12 @@ def read_yt(source: str | os.PathLike | Any, fields: Iterable[str] = ("rho",),
         along an axis of ``N`` root cells); default the finest level. Coarser regions are
         injected into finer cells; regions only finer grids cover are averaged down (see the
         module docstring).
+    units : {"as_read", "cgs"}
+        Keep each field in the units yt reports for it (code units for a code's own fields), or
+        convert to CGS with the dataset's unit system (for Athena++ that is its ``units_override``
+        or yt's default of 1 cm, 1 g, 1 s per code unit; give the real system through
+        ``yt.load(..., units_override=...)`` and pass the dataset). The FITS writer then labels
+        the field with the physical unit.
 
     Returns
     -------
@@ -188,6 +194,8 @@ def read_yt(source: str | os.PathLike | Any, fields: Iterable[str] = ("rho",),
     DataFormatError
         If yt cannot open the source or lacks a field.
     """
+    if units not in ("as_read", "cgs"):
+        raise ConfigError(f"units must be 'as_read' or 'cgs', got {units!r}")
     ds, where = _load(source)
     finest = int(getattr(ds, "max_level", 0))
     level = finest if level is None else int(level)
@@ -196,6 +204,8 @@ def read_yt(source: str | os.PathLike | Any, fields: Iterable[str] = ("rho",),
     dims = np.asarray(ds.domain_dimensions, dtype=int) * int(ds.refine_by) ** level
     chosen = {name: _field(ds, name, where) for name in fields}
     values = _uniform(ds, chosen, level, np.zeros(3, dtype=int), dims, where)
+    if units == "cgs":
+        values = {name: v.in_cgs() for name, v in values.items()}
     data = {name: np.ascontiguousarray(np.asarray(v.d, dtype=np.float32).transpose(2, 1, 0))
             for name, v in values.items()}
     left = np.asarray(ds.domain_left_edge.d, dtype=np.float64)
