@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from crturb_keras.data import discover_sources, make_dataset, prepare
-    from crturb_keras.data.store import PrepareConfig
+    from crturb_keras.data import PrepareConfig
     from crturb_keras.simulate import SurrogateConfig, simulate
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,7 @@ from ._report import write_result
 _CHILD = """
 import json, sys, time
 from crturb_keras.data import discover_sources, prepare
-from crturb_keras.data.store import PrepareConfig
+from crturb_keras.data import PrepareConfig
 def high_water_mib():  # VmHWM belongs to this address space (ru_maxrss survives exec on Linux)
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from crturb_keras.data import discover_sources, make_dataset, prepare
-    from crturb_keras.data.store import PrepareConfig, load_manifest, load_split
+    from crturb_keras.data import PrepareConfig, load_manifest, load_split
     from crturb_keras.simulate import SurrogateConfig, simulate
     from crturb_keras.training import TrainConfig, build_model
 

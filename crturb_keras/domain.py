@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import one_point_statistics, tile_spectra
+from .data.manifest import Manifest
 from .spectra import spectral_slope
 
 STATISTICS = ("std", "skewness", "kurtosis", "spectral_slope")
@@ -37,11 +38,11 @@ def tile_statistics(tiles: np.ndarray) -> dict[str, np.ndarray]:
             "spectral_slope": slopes}
 
 
-def reference_statistics(prepared_dir: str | Path, manifest: dict, kind: str,
+def reference_statistics(prepared_dir: str | Path, manifest: Manifest, kind: str,
                          seed: int = 0) -> dict[str, list[float]]:
     """Percentiles (:data:`PERCENTILES`) of :func:`tile_statistics` over up to :data:`SAMPLE`
     training tiles drawn evenly from every training shard of ``kind`` (memory-mapped reads)."""
-    shards = manifest["shards"]["train"][kind]
+    shards = manifest.shards["train"][kind]
     per_shard = max(SAMPLE // max(len(shards), 1), 1)
     rng = np.random.default_rng(seed)
     parts = []

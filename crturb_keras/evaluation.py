@@ -17,7 +17,7 @@ import numpy as np
 
 from .baselines import (
     image_features, logistic_baseline, majority_class, pixel_linear_baseline)
-from .data.store import load_manifest, load_split
+from .data import Manifest, load_manifest, load_split
 from .errors import ConfigError
 from .io.atomic import atomic_path
 from .metrics import classification_metrics, map_metrics, vrmse
@@ -58,13 +58,13 @@ def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any)
     return metrics
 
 
-def _evaluate_classifier(run: Path, model, manifest: dict, data: str, config: dict) -> dict:
-    names = list(manifest["classes"])
+def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config: dict) -> dict:
+    names = list(manifest.classes)
     train = load_split(data, "train", config["kind"])
     majority = majority_class(train["labels"])
     baseline = logistic_baseline(train["images"], train["labels"], seed=config["seed"])
     out: dict[str, Any] = {"task": "classify", "trained_on": config["kind"], "kinds": {}}
-    for kind in manifest["counts"]["test"]:
+    for kind in manifest.counts["test"]:
         test = load_split(data, "test", kind)
         logits = model.predict(test["images"], batch_size=256, verbose=0)
         predicted = logits.argmax(axis=1)
@@ -82,14 +82,14 @@ def _evaluate_classifier(run: Path, model, manifest: dict, data: str, config: di
     return out
 
 
-def _evaluate_map(run: Path, model, manifest: dict, data: str, config: dict) -> dict:
+def _evaluate_map(run: Path, model, manifest: Manifest, data: str, config: dict) -> dict:
     kind = config["kind"]
-    targets = manifest["geometry"]["targets"]
+    targets = manifest.geometry.targets
     train = load_split(data, "train", kind, targets=True)
     test = load_split(data, "test", kind, targets=True)
     predicted = model.predict(test["images"], batch_size=64, verbose=0)
     linear = pixel_linear_baseline(train["images"], train["targets"])
-    classes = {i: n for n, i in manifest["classes"].items()}
+    classes = {i: n for n, i in manifest.classes.items()}
     out: dict[str, Any] = {"task": "map", "kind": kind,
                            "classes_used": sorted({classes[int(i)] for i in test["labels"]}),
                            "targets": {}}

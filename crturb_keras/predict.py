@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .checks import check_memory
-from .data.store import load_manifest
+from .data import load_manifest
 from .domain import SAMPLE, outside_training, tile_statistics
 from .errors import ConfigError, CrturbError, DataFormatError
 from .export import build_serving_model
@@ -91,7 +91,7 @@ def trained_smoothing(record: dict) -> float | None:
     """``smooth_sigma`` (pixels) of the data a run was trained on, or None if its prepared data
     is gone or unreadable."""
     try:
-        return float(load_manifest(record["data"]["path"])["config"]["smooth_sigma"])
+        return float(load_manifest(record["data"]["path"]).config.smooth_sigma)
     except (CrturbError, KeyError, TypeError, ValueError):
         return None
 

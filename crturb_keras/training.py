@@ -35,7 +35,7 @@ from . import distribute
 from ._version import __version__
 from .checks import check_finite, safe_name
 from .data.pipeline import make_dataset
-from .data.store import load_manifest
+from .data import Manifest, load_manifest
 from .domain import reference_statistics
 from .errors import ConfigError, DataFormatError, DivergenceError
 from .io.atomic import atomic_dir
@@ -167,33 +167,35 @@ def _gpu_visible() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def _class_weights(manifest: dict, kind: str, mode: str) -> dict[int, float] | None:
-    counts = manifest["counts"]["train"][kind]
+def _class_weights(counts: dict[str, int], classes: dict[str, int],
+                   mode: str) -> dict[int, float] | None:
+    """Weights inverse to the training ``counts`` per class name (keyed by class index), when
+    ``mode`` is ``auto`` and the counts differ by more than 5 %."""
     if mode == "none" or not counts or max(counts.values()) <= 1.05 * min(counts.values()):
         return None
     total = sum(counts.values())
-    return {manifest["classes"][c]: total / (len(counts) * n) for c, n in counts.items()}
+    return {classes[c]: total / (len(counts) * n) for c, n in counts.items()}
 
 
-def build_model(config: TrainConfig, manifest: dict, replicas: int = 1) -> keras.Model:
+def build_model(config: TrainConfig, manifest: Manifest, replicas: int = 1) -> keras.Model:
     """The compiled model a config asks for, shaped by the prepared data.
 
     With ``replicas`` > 1 the learning rate is scaled linearly (one replica's batch is
     ``config.batch_size``).
     """
-    tile = manifest["geometry"]["tile"]
-    shape = (tile, tile, manifest["geometry"]["channels"])
+    tile = manifest.geometry.tile
+    shape = (tile, tile, manifest.geometry.channels)
     optimizer = keras.optimizers.AdamW(config.learning_rate * replicas,
                                        weight_decay=config.weight_decay)
     if config.task == "classify":
-        model = build_classifier(len(manifest["classes"]), shape, depth=config.depth,
+        model = build_classifier(len(manifest.classes), shape, depth=config.depth,
                                  base_filters=config.base_filters, dropout=config.dropout,
                                  block_dropout=config.block_dropout)
         model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], jit_compile=_jit(config),
                       steps_per_execution=batches_per_call(config.steps_per_execution))
     else:
-        targets = manifest["geometry"]["targets"]
+        targets = manifest.geometry.targets
         if not targets:
             raise ConfigError(f"{config.data}: prepared without targets; prepare with --targets "
                               f"Ec,magnetic_energy_density for the map task")
@@ -215,7 +217,7 @@ def _jit(config: TrainConfig) -> bool:
     return config.jit_compile == "on" or (config.jit_compile == "auto" and _gpu_visible())
 
 
-def fit_inputs(config: TrainConfig, manifest: dict, replicas: int = 1):
+def fit_inputs(config: TrainConfig, manifest: Manifest, replicas: int = 1):
     """The training and validation datasets and the class weights (None: unweighted) of a run.
 
     Shared by :func:`train` and the tuner's trials, so both see the same data the same way.
@@ -225,7 +227,8 @@ def fit_inputs(config: TrainConfig, manifest: dict, replicas: int = 1):
                   seed=config.seed, verify=config.verify)
     train_data = make_dataset(config.data, "train", repeat=config.steps_per_epoch > 0, **common)
     val_data = make_dataset(config.data, "val", **common)
-    weights = _class_weights(manifest, config.kind, config.class_weights) \
+    weights = _class_weights(manifest.counts["train"][config.kind], manifest.classes,
+                             config.class_weights) \
         if task == "classify" else None
     return train_data, val_data, weights
 
@@ -246,8 +249,8 @@ def check_new_run(out: Path, data: str, kind: str) -> dict:
         raise ConfigError(f"{out}: exists; a finished run is never overwritten; choose another "
                           f"--out (or delete it)")
     manifest = load_manifest(data)
-    if kind not in manifest["counts"]["train"]:
-        raise ConfigError(f"{data}: no {kind!r} images (has {list(manifest['counts']['train'])})")
+    if kind not in manifest.counts["train"]:
+        raise ConfigError(f"{data}: no {kind!r} images (has {list(manifest.counts['train'])})")
     return manifest
 
 
@@ -306,7 +309,8 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
         model = build_model(config, manifest, replicas)
 
     folder = resume_folder(out)
-    key = fingerprint({k: v for k, v in config.to_dict().items() if k != "verify"}, manifest)
+    key = fingerprint({k: v for k, v in config.to_dict().items() if k != "verify"},
+                      manifest.to_dict())
     try:
         with atomic_dir(out) as tmp:
             (tmp / "figures").mkdir()
@@ -338,16 +342,16 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
             model.save(tmp / "model.keras")
             shutil.copyfile(folder / "history.csv", tmp / "history.csv")
             best = int(np.argmin(losses["val_loss"]))
-            used = [c for c, n in manifest["counts"]["train"][config.kind].items() if n] \
+            used = [c for c, n in manifest.counts["train"][config.kind].items() if n] \
                 if task == "classify" else sorted({s["class"] for s in
-                                                   manifest["shards"]["train"][config.kind]
+                                                   manifest.shards["train"][config.kind]
                                                    if s["targets"]})
             record = {
                 "config": config.to_dict(),
-                "data": {"path": str(Path(config.data).resolve()), "classes": manifest["classes"],
-                         "classes_used": used, "targets": manifest["geometry"]["targets"],
-                         "normalization": manifest["normalization"][config.kind],
-                         "tile": manifest["geometry"]["tile"],
+                "data": {"path": str(Path(config.data).resolve()), "classes": manifest.classes,
+                         "classes_used": used, "targets": manifest.geometry.targets,
+                         "normalization": manifest.normalization[config.kind],
+                         "tile": manifest.geometry.tile,
                          "reference_statistics": reference_statistics(
                              config.data, manifest, config.kind, config.seed)},
                 "training": {"epochs_run": len(rows), "resumed_after_epoch": done or None,

@@ -18,7 +18,7 @@ from typing import Sequence
 from tqdm import tqdm
 
 from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.data import PrepareConfig, prepare
 from crturb_keras.simulate import SurrogateConfig, simulate
 
 from ._cli import add_config_arguments, config_from_args, run
@@ -69,16 +69,16 @@ def main(args: argparse.Namespace) -> int:
     manifest = prepare(sources, args.out, config, workers=args.workers)
     verb = "reused the dataset prepared earlier from" if existed else "prepared"
     split = ("whole runs per split" if config.split_by == "realization"
-             else f"buffer {manifest['buffer']['cells']} cells along {config.axis}")
-    print(f"{verb} {len(sources)} snapshot(s) of {len(manifest['classes'])} class(es) in "
+             else f"buffer {manifest.buffer_cells} cells along {config.axis}")
+    print(f"{verb} {len(sources)} snapshot(s) of {len(manifest.classes)} class(es) in "
           f"{args.out} ({split})")
-    kinds = list(manifest["counts"]["train"])
-    print(f"{'class':<18} " + " ".join(f"{s + '/' + k:>18}" for s in manifest["counts"]
+    kinds = list(manifest.counts["train"])
+    print(f"{'class':<18} " + " ".join(f"{s + '/' + k:>18}" for s in manifest.counts
                                          for k in kinds))
-    for name in manifest["classes"]:
-        row = [manifest["counts"][s][k].get(name, 0) for s in manifest["counts"] for k in kinds]
+    for name in manifest.classes:
+        row = [manifest.counts[s][k].get(name, 0) for s in manifest.counts for k in kinds]
         print(f"{name:<18} " + " ".join(f"{n:>18}" for n in row))
-    dropped = manifest["dropped"]
+    dropped = manifest.dropped
     if any(dropped.values()):
         print(f"dropped tiles: {dropped['blank']} blank, {dropped['nonfinite']} with NaN/inf")
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.data import PrepareConfig, prepare
 from crturb_keras.simulate import SurrogateConfig, simulate
 from crturb_keras.snapshot import Snapshot
 

@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 
 from helpers import surrogate_dataset
-from crturb_keras.data.store import PrepareConfig
+from crturb_keras.data import PrepareConfig
 from crturb_keras.errors import ConfigError
 from crturb_keras.generative.training import GenerateConfig, load_generator, train_generator
 from crturb_keras.generative.evaluation import evaluate_generator, metrics_table, seam_ratio

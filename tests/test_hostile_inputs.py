@@ -24,7 +24,7 @@ from astropy.io import fits
 from helpers import make_snapshot, surrogate_dataset
 from crturb_keras.data.pipeline import make_dataset
 from crturb_keras.data.sources import Source, discover_sources
-from crturb_keras.data.store import PrepareConfig, load_manifest, load_split, prepare
+from crturb_keras.data import PrepareConfig, load_manifest, load_split, prepare
 from crturb_keras.errors import ConfigError, CrturbError, DataFormatError
 from crturb_keras.export import export
 from crturb_keras.generative.training import GenerateConfig, load_generator, train_generator
@@ -308,7 +308,7 @@ def test_prepare_warns_when_tiles_leave_pixels_out(tmp_path):
     with pytest.warns(UserWarning, match=r"44% of the pixels"):
         assert prepare_cli.cli(["--source", str(tmp_path / "in"),
                                 "--out", str(tmp_path / "prep"), "--tile", "24"]) == 0
-    geometry = load_manifest(tmp_path / "prep")["geometry"]
+    geometry = load_manifest(tmp_path / "prep").to_dict()["geometry"]
     assert geometry["pixels_left_out"] == pytest.approx(1 - 24 * 24 / 32 ** 2)
 
 
@@ -332,7 +332,7 @@ def test_stale_temporaries_of_dead_processes_are_removed_on_the_next_run(tmp_pat
     (tmp_path / ".prep.lock").write_text(str(dead))
     assert prepare_cli.cli(["--source", str(tmp_path / "in"), "--out", str(out),
                             "--tile", "16"]) == 0
-    assert load_manifest(out)["counts"]["train"]["slice"]["MHD"] > 0
+    assert load_manifest(out).counts["train"]["slice"]["MHD"] > 0
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
     assert left == [f".prep.tmp-{alive}"]  # another live process may still be writing it
 
@@ -394,7 +394,7 @@ def _tamper(shard: Path, how: str) -> None:
 
 
 def test_manifest_records_hash_shape_dtype_and_count_of_each_shard(prepared):
-    shard = load_manifest(prepared)["shards"]["val"]["slice"][0]
+    shard = load_manifest(prepared).shards["val"]["slice"][0]
     images = np.load(prepared / f"{shard['stem']}.images.npy")
     entry = shard["files"]["images"]
     assert entry["shape"] == list(images.shape) and entry["dtype"] == "float16"

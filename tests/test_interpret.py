@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from crturb_keras.data.store import PrepareConfig
+from crturb_keras.data import PrepareConfig
 from crturb_keras.interpret import (
     blur_experiment, cascading_randomization, class_spectra, depth_experiment, mass_fraction,
     occlusion_maps, ratio_to, saliency_maps)

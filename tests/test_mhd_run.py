@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from crturb_keras.data.sources import discover_sources
-from crturb_keras.data.store import PrepareConfig, prepare
+from crturb_keras.data import PrepareConfig, prepare
 from crturb_keras.errors import ConfigError, SplitError
 from crturb_keras.io.athena import read_athdf
 from crturb_keras.simulate.mhd import MHDConfig, evolve_snapshots, simulate_mhd
@@ -201,11 +201,11 @@ def test_seeds_give_independent_runs_that_prepare_splits_whole(tmp_path, capsys)
     manifest = prepare(sources, tmp_path / "prep",
                        PrepareConfig(tile=16, split_by="realization"), progress=False)
     run_of_split = {}
-    for entry, layout in zip(manifest["sources"], manifest["layouts"]):
-        (region,) = layout["regions"]
-        assert (region["start"], region["stop"]) == (0, 16)
+    for entry, layout in zip(manifest.sources, manifest.layouts):
+        (region,) = layout.regions
+        assert (region.start, region.stop) == (0, 16)
         folder = str(Path(entry["files"][0]["path"]).parent.name)
-        run_of_split.setdefault(region["split"], set()).add(folder)
+        run_of_split.setdefault(region.split, set()).add(folder)
     assert run_of_split == {"train": {"seed0"}, "val": {"seed1"}, "test": {"seed2"}}
     with pytest.raises(SplitError, match="--seeds"):
         prepare(discover_sources([str(tmp_path / "sim" / "MHD" / "seed0" / "*.athdf"),

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from crturb_keras.data import make_dataset
 from crturb_keras.data.pipeline import augment_tiles
-from crturb_keras.data.store import PrepareConfig, load_manifest
+from crturb_keras.data import PrepareConfig, load_manifest
 from crturb_keras.errors import ConfigError
 
 from helpers import surrogate_dataset
@@ -22,7 +22,7 @@ def prepared(tmp_path_factory):
 
 
 def test_classify_batches_and_labels(prepared):
-    manifest = load_manifest(prepared)
+    manifest = load_manifest(prepared).to_dict()
     total = sum(manifest["counts"]["test"]["slice"].values())
     ds = make_dataset(prepared, "test", "classify", batch_size=32)
     images, labels = [], []
@@ -103,7 +103,7 @@ def test_training_stream_is_augmented_by_symmetries_of_stored_tiles(prepared):
     """Every training tile is one of the 8 flips/rotations of a stored training tile (images
     normal to x1), and most are not the identity (7 of 8 expected). Mutations caught: the
     augmentation switched off in the training stream, or one that is not a symmetry."""
-    manifest = load_manifest(prepared)
+    manifest = load_manifest(prepared).to_dict()
     stored = np.concatenate([np.load(str(prepared / s["stem"]) + ".images.npy")
                              for s in manifest["shards"]["train"]["slice"]]).astype(np.float32)
     known = {tile.tobytes() for tile in stored}

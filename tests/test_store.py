@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from crturb_keras.data.sources import Source, discover_sources
-from crturb_keras.data.store import PrepareConfig, load_manifest, prepare
+from crturb_keras.data import PrepareConfig, load_manifest, prepare
 from crturb_keras.errors import ConfigError, DataFormatError, SplitError
 from crturb_keras.io.athena import write_athdf
 from crturb_keras.io.fits import write_fits_cube
@@ -41,7 +41,7 @@ def _load(root: Path, split: str, kind: str, suffix: str = "images"):
 
 
 def test_manifest_records_everything_needed_to_trace_an_image(prepared, surrogate):
-    m = load_manifest(prepared)
+    m = load_manifest(prepared).to_dict()
     assert m["classes"] == {"MHD": 0, "CR_Advect": 1, "CR_Diff_Fiducial": 2, "CR_Diff100": 3,
                             "CR_Streaming": 4}
     assert len(m["sources"]) == 10
@@ -61,7 +61,7 @@ def test_manifest_records_everything_needed_to_trace_an_image(prepared, surrogat
 
 
 def test_standardisation_uses_training_statistics_only(prepared):
-    m = load_manifest(prepared)
+    m = load_manifest(prepared).to_dict()
     train = _load(prepared, "train", "slice").astype(np.float64)
     assert abs(train.mean()) < 2e-3 and train.std() == pytest.approx(1.0, abs=2e-3)
     val = _load(prepared, "val", "slice").astype(np.float64)
@@ -72,7 +72,7 @@ def test_standardisation_uses_training_statistics_only(prepared):
 
 
 def test_targets_only_for_classes_that_carry_them(prepared):
-    m = load_manifest(prepared)
+    m = load_manifest(prepared).to_dict()
     with_targets = {s["class"] for s in m["shards"]["train"]["slice"] if s["targets"]}
     assert with_targets == {"CR_Advect", "CR_Diff_Fiducial", "CR_Diff100", "CR_Streaming"}
     images = np.load(prepared / "train/slice/CR_Advect.0000.images.npy").astype(np.float64)
@@ -183,7 +183,7 @@ def test_fits_sources_and_seed_projection_mode(tmp_path, surrogate):
                                                      dtype="float32"), progress=False)
     images = _load(tmp_path / "p", "train", "projection")
     assert images.min() >= 0 and images.max() <= 1  # mean of per-cube min-max normalised slices
-    assert m["geometry"]["tile"] == 16
+    assert m.geometry.tile == 16
 
 
 def test_prepare_cli(tmp_path, surrogate, capsys):
@@ -206,8 +206,8 @@ def test_parallel_prepare_gives_identical_results(surrogate, tmp_path):
     config = PrepareConfig(tile=16, targets=("Ec",), shard_size=40)
     one = prepare(sources, tmp_path / "one", config, progress=False, workers=1)
     two = prepare(sources, tmp_path / "two", config, progress=False, workers=2)
-    assert one == two
-    for stem in [s["stem"] for split in one["shards"].values() for kind in split.values()
+    assert one.to_dict() == two.to_dict()
+    for stem in [s["stem"] for split in one.shards.values() for kind in split.values()
                  for s in kind]:
         for part in ("images", "labels", "meta"):
             np.testing.assert_array_equal(np.load(tmp_path / "one" / f"{stem}.{part}.npy"),
@@ -338,21 +338,36 @@ def test_small_inputs_are_prepared_in_one_process(surrogate, monkeypatch):
     than it saves), else the cores up to 4 and the number of sources; an explicit count wins."""
     import os
 
-    from crturb_keras.data import store
+    from crturb_keras.data import writer
 
     sources = discover_sources([str(surrogate)])[:4]
-    assert store._workers(0, sources) == 1 and store._workers(2, sources) == 2
-    monkeypatch.setattr(store, "SMALL_INPUT_BYTES", 0)
-    assert store._workers(0, sources) == min(os.cpu_count(), 4, len(sources))
+    assert writer._workers(0, sources) == 1 and writer._workers(2, sources) == 2
+    monkeypatch.setattr(writer, "SMALL_INPUT_BYTES", 0)
+    assert writer._workers(0, sources) == min(os.cpu_count(), 4, len(sources))
 
 
 def test_a_dead_worker_is_one_clear_error():
     """A worker process that dies (killed for memory, or a script without a __main__ guard)
     gives one CrturbError naming the fix, not a BrokenProcessPool traceback."""
-    from crturb_keras.data import store
+    from crturb_keras.data import writer
     from crturb_keras.errors import CrturbError
 
     from helpers import die
 
     with pytest.raises(CrturbError, match="worker process died.*--workers 1"):
-        store._parallel(die, [(1,), (2,)], 2, "read", progress=False)
+        writer._parallel(die, [(1,), (2,)], 2, "read", progress=False)
+
+
+def test_manifest_is_typed(prepared):
+    """Readers get a typed manifest: the settings as a PrepareConfig (equal to the one that
+    prepared it), typed geometry and split layouts, class names in label order (issue 15)."""
+    from crturb_keras.data import Manifest
+    from crturb_keras.data.splits import SplitLayout
+
+    m = load_manifest(prepared)
+    assert isinstance(m, Manifest) and m.config == SMALL
+    assert m.geometry.tile == SMALL.tile and m.geometry.targets == ("Ec",)
+    assert m.geometry.rotations_allowed and isinstance(m.geometry.image_shape, tuple)
+    assert m.class_names == sorted(m.classes, key=m.classes.get) and m.class_names[0] == "MHD"
+    assert all(isinstance(layout, SplitLayout) for layout in m.layouts)
+    assert len(m.layouts) == len(m.sources) and m.to_dict()["format"] == "crturb-prepared/1"

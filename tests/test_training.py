@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 
 from crturb_keras.data import make_dataset
-from crturb_keras.data.store import PrepareConfig, load_split
+from crturb_keras.data import PrepareConfig, load_split
 from crturb_keras.errors import ConfigError, DataFormatError
 from crturb_keras.evaluation import evaluate
 from crturb_keras.export import export
@@ -138,13 +138,11 @@ def test_killed_run_resumes_from_its_last_epoch(prepared, monkeypatch):
 
 
 def test_class_weights_only_when_imbalanced():
-    manifest = {"classes": {"A": 0, "B": 1}, "counts": {"train": {"slice": {"A": 300, "B": 100}}}}
-    weights = _class_weights(manifest, "slice", "auto")
+    classes = {"A": 0, "B": 1}
+    weights = _class_weights({"A": 300, "B": 100}, classes, "auto")
     assert weights == {0: pytest.approx(400 / 600), 1: pytest.approx(2.0)}
-    manifest["counts"]["train"]["slice"]["B"] = 299
-    assert _class_weights(manifest, "slice", "auto") is None
-    assert _class_weights({**manifest, "counts": {"train": {"slice": {"A": 9, "B": 1}}}},
-                          "slice", "none") is None
+    assert _class_weights({"A": 300, "B": 299}, classes, "auto") is None
+    assert _class_weights({"A": 9, "B": 1}, classes, "none") is None
 
 
 def test_classifier_evaluation_on_test_split(classifier_run, prepared):

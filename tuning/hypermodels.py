@@ -16,7 +16,7 @@ import dataclasses
 import keras
 import keras_tuner as kt
 
-from crturb_keras.data.store import load_manifest
+from crturb_keras.data import load_manifest
 from crturb_keras.training import TrainConfig, build_model, fit_inputs, schedule_callbacks
 
 from .space import register

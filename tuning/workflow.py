@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import keras
 from tqdm import tqdm
 
-from crturb_keras.data.store import load_manifest
+from crturb_keras.data import load_manifest
 from crturb_keras.errors import ConfigError
 from crturb_keras.training import TrainConfig, train
 
@@ -125,7 +125,7 @@ def tune(config: TuneConfig, echo: Callable[[str], None] = print,
     manifest = load_manifest(config.data)
     space = spaces.fit_to_data(spaces.apply_overrides(spaces.default_space(config.task),
                                                       config.overrides),
-                               _max_depth(manifest["geometry"]["tile"]), config.overrides)
+                               _max_depth(manifest.geometry.tile), config.overrides)
     objective = search.objective_for(config.task, config.objective)
     out = Path(config.out)
     settings = {"data": str(Path(config.data).resolve()), "task": config.task,

@@ -6,7 +6,9 @@ re-exported here lazily so that preparing data never pays for importing TensorFl
 
 from .sources import Source, discover_sources
 from .splits import SPLITS, Region, SplitLayout, autocorrelation_length, check_layout, split_regions
-from .store import PrepareConfig, load_manifest, prepare
+from .config import PrepareConfig
+from .manifest import Manifest, load_manifest, load_split
+from .writer import prepare
 
 __all__ = [
     "SPLITS",
@@ -17,7 +19,9 @@ __all__ = [
     "autocorrelation_length",
     "check_layout",
     "discover_sources",
+    "Manifest",
     "load_manifest",
+    "load_split",
     "make_dataset",
     "prepare",
     "split_regions",

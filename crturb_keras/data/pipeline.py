@@ -1,6 +1,6 @@
 """tf.data input pipelines over prepared datasets (TensorFlow at the edge; feeds every backend).
 
-``make_dataset`` streams the ``.npy`` shards written by :func:`crturb_keras.data.store.prepare`:
+``make_dataset`` streams the ``.npy`` shards written by :func:`crturb_keras.data.writer.prepare`:
 shards are read whole (one ``np.load`` each, permuted in a seeded order per epoch) and
 interleaved in parallel, so classes mix evenly; tiles then pass a seeded shuffle buffer, are
 batched, augmented per batch (a random symmetry per tile, seeded per batch, see
@@ -26,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import ConfigError
-from .store import KINDS, check_shards, load_manifest
+from .config import KINDS
+from .manifest import check_shards, load_manifest
 
 TASKS = ("classify", "map", "generate")
 
@@ -81,7 +82,7 @@ def make_dataset(
     verify : bool
         Check the shards' SHA-256 against the manifest before use (reads them all once); their
         dtypes, shapes, counts and labels are always checked (see
-        :func:`crturb_keras.data.store.check_shards`).
+        :func:`crturb_keras.data.manifest.check_shards`).
 
     Returns
     -------
@@ -90,21 +91,21 @@ def make_dataset(
         ``(batch, tile, tile, n_targets)``.
     """
     manifest = load_manifest(prepared_dir)
-    if split not in manifest["shards"]:
-        raise ConfigError(f"split must be one of {list(manifest['shards'])}, got {split!r}")
+    if split not in manifest.shards:
+        raise ConfigError(f"split must be one of {list(manifest.shards)}, got {split!r}")
     if task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
-    if kind not in KINDS or kind not in manifest["shards"][split]:
+    if kind not in KINDS or kind not in manifest.shards[split]:
         raise ConfigError(f"{prepared_dir} has no {kind!r} images; it was prepared with "
-                          f"{list(manifest['shards'][split])}")
+                          f"{list(manifest.shards[split])}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    shards = manifest["shards"][split][kind]
+    shards = manifest.shards[split][kind]
     if classes is not None:
-        unknown = set(classes) - set(manifest["classes"])
+        unknown = set(classes) - set(manifest.classes)
         if unknown:
             raise ConfigError(f"unknown class(es) {sorted(unknown)}; the dataset has "
-                              f"{list(manifest['classes'])}")
+                              f"{list(manifest.classes)}")
         shards = [s for s in shards if s["class"] in classes]
     with_targets = task == "map"
     if with_targets:
@@ -118,9 +119,9 @@ def make_dataset(
                  ("images", "labels") + (("targets",) if with_targets else ()), verify)
     shuffle = split == "train" if shuffle is None else shuffle
     augment = split == "train" if augment is None else augment
-    geometry = manifest["geometry"]
-    tile, n_targets = geometry["tile"], len(geometry["targets"])
-    n_classes = len(manifest["classes"])
+    geometry = manifest.geometry
+    tile, n_targets = geometry.tile, len(geometry.targets)
+    n_classes = len(manifest.classes)
     root = Path(prepared_dir)
     stems = [str(root / s["stem"]) for s in shards]
     total = sum(s["count"] for s in shards)
@@ -139,7 +140,7 @@ def make_dataset(
             arrays = [a[order] for a in arrays]
         return tuple(arrays)
 
-    storage = tf.as_dtype(manifest["config"]["dtype"])
+    storage = tf.as_dtype(manifest.config.dtype)
     out_types = [storage, tf.int32] + ([storage] if with_targets else [])
 
     def read_shard(index):
@@ -164,8 +165,8 @@ def make_dataset(
         data = data.repeat()
     data = data.batch(batch_size, drop_remainder=drop_remainder,
                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    rotate = bool(geometry["rotations_allowed"])
-    roll = bool(geometry["periodic_tiles"])
+    rotate = geometry.rotations_allowed
+    roll = geometry.periodic_tiles
 
     def finish(seed_value, batch):
         images, labels = batch[0], batch[1]

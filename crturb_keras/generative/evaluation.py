@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.store import load_split
+from ..data import load_split
 from ..errors import ConfigError
 from ..io.atomic import atomic_path
 from ..metrics import classifier_agreement, classifier_features, generation_metrics

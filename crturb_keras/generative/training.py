@@ -31,7 +31,7 @@ import numpy as np
 
 from ..checks import check_finite, safe_name
 from ..data.pipeline import make_dataset, symmetry
-from ..data.store import load_split
+from ..data import load_split
 from ..errors import ConfigError
 from ..io.atomic import atomic_dir
 from ..metrics import vrmse
@@ -286,13 +286,13 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                           f"one batch of batch_size {config.batch_size}; lower --batch-size to "
                           f"{len(train_images['images'])} or less, or train on more classes")
     present = set(np.unique(train_images["labels"]).tolist())
-    used = [name for name, index in manifest["classes"].items() if index in present]
+    used = [name for name, index in manifest.classes.items() if index in present]
     mean, std = _moments(train_images["images"])
-    tile = manifest["geometry"]["tile"]
-    shape = (tile, tile, manifest["geometry"]["channels"])
-    n_classes = len(manifest["classes"]) if config.conditional else 0
+    tile = manifest.geometry.tile
+    shape = (tile, tile, manifest.geometry.channels)
+    n_classes = len(manifest.classes) if config.conditional else 0
     circular = config.circular == "on" or (config.circular == "auto"
-                                           and bool(manifest["geometry"]["periodic_tiles"]))
+                                           and manifest.geometry.periodic_tiles)
 
     training: dict[str, Any] = {}
     with atomic_dir(out) as tmp:
@@ -320,7 +320,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
             training["latent_shape"] = list(autoencoder.encoder.outputs[0].shape[1:-1]) + \
                 [config.latent_channels]
             latents, latent_labels = _encode_symmetries(
-                autoencoder, train_images, bool(manifest["geometry"]["rotations_allowed"]))
+                autoencoder, train_images, manifest.geometry.rotations_allowed)
             training["latent_training_copies"] = len(latents) // len(train_images["images"])
             val_latents = autoencoder.encode(val)
             mean, std = _moments(latents)
@@ -349,8 +349,8 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
         diffusion.save(tmp / "model.keras")
         record = {
             "config": config.to_dict(),
-            "data": {"path": str(Path(config.data).resolve()), "classes": manifest["classes"],
-                     "classes_used": used, "normalization": manifest["normalization"][config.kind],
+            "data": {"path": str(Path(config.data).resolve()), "classes": manifest.classes,
+                     "classes_used": used, "normalization": manifest.normalization[config.kind],
                      "tile": tile},
             "training": {**training, "epochs_run": len(history.history["loss"]),
                          "final_loss": float(history.history["loss"][-1]),
@@ -365,7 +365,7 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
         }
         (tmp / "config.json").write_text(json.dumps(record, indent=2))
         plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")
-        generator = Generator(diffusion, autoencoder, dict(manifest["classes"]), record)
+        generator = Generator(diffusion, autoencoder, dict(manifest.classes), record)
         write_sample_grid(generator, tmp / "figures" / "samples.png", config.data, config.kind,
                           steps=config.sample_steps, guidance=config.guidance, seed=config.seed)
     return out

@@ -19,11 +19,10 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from ..data import transforms
+from ..data import load_manifest, load_split, prepare, transforms
 from ..data.images import projection_windows, projections, tiles
 from ..data.sources import Source
-from ..data.splits import SplitLayout
-from ..data.store import PrepareConfig, load_manifest, load_split, prepare
+from ..data.writer import transform_planes
 from ..evaluation import evaluate
 from ..training import TrainConfig, load_run, train
 
@@ -69,30 +68,27 @@ def depth_experiment(run_dir: str | os.PathLike,
     """
     record, model = load_run(run_dir)
     manifest = load_manifest(record["data"]["path"])
-    config = PrepareConfig(**{k: tuple(v) if isinstance(v, list) else v
-                              for k, v in manifest["config"].items()})
+    config = manifest.config
     norm = record["data"]["normalization"]["input"]
-    names = list(manifest["classes"])
+    names = manifest.class_names
     results: dict[str, Any] = {"depths": [], "accuracy": {}, "per_class": {}, "skipped": []}
     cubes = []
-    for entry, layout in zip(manifest["sources"], manifest["layouts"]):
+    for entry, layout in zip(manifest.sources, manifest.layouts):
         source = Source.from_record(entry)
         cubes.append((source.class_name, source.read([config.field])[config.field],
-                      SplitLayout.from_dict(layout).region("test")))
+                      layout.region("test")))
     for depth in depths:
         images, labels = [], []
         for name, cube, region in cubes:
             windows = projection_windows(region, depth) if region is not None else []
             if not windows:
                 continue
-            planes = projections(cube, config.axis, windows)
-            if config.log:
-                planes = transforms.log10(planes)
+            planes = transform_planes(projections(cube, config.axis, windows), config)
             if norm["method"] == "standardize":
                 planes = transforms.standardize(planes, norm["mean"], norm["std"])
             cut, _ = tiles(planes, config.tile, config.tile_stride)
             images.append(cut)
-            labels.append(np.full(len(cut), manifest["classes"][name]))
+            labels.append(np.full(len(cut), manifest.classes[name]))
         if not images:
             results["skipped"].append(depth)
             continue
@@ -116,9 +112,8 @@ def flatten_experiment(run_dir: str | os.PathLike, work_dir: str | os.PathLike) 
     record, _ = load_run(run)
     manifest = load_manifest(record["data"]["path"])
     work = Path(work_dir)
-    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in manifest["config"].items()}
-    flat_config = dataclasses.replace(PrepareConfig(**settings), flatten_spectrum=True)
-    sources = [Source.from_record(s) for s in manifest["sources"]]
+    flat_config = dataclasses.replace(manifest.config, flatten_spectrum=True)
+    sources = [Source.from_record(s) for s in manifest.sources]
     prepare(sources, work / "data", flat_config, progress=False)
     flat_run = work / "run"
     if not (flat_run / "model.keras").exists():

@@ -1,4 +1,4 @@
-"""Prepare buffered, transformed, tiled datasets on disk: shards of ``.npy`` plus ``manifest.json``.
+"""Write buffered, transformed, tiled datasets: shards of ``.npy`` plus ``manifest.json``.
 
 Layout of a prepared folder::
 
@@ -13,7 +13,8 @@ Layout of a prepared folder::
 Why ``.npy`` shards: they memory-map, need no parser, and numpy reads a 2,048-tile shard in one
 call; the input-pipeline benchmark (``benchmarks/input_pipeline.py``) compares them with TFRecord.
 Shards are per (split, kind, class) so that tasks can pick classes (the map task needs classes
-that carry ``Ec``) and interleaving mixes classes evenly.
+that carry ``Ec``) and interleaving mixes classes evenly. Readers use
+:mod:`crturb_keras.data.manifest`; the settings are :class:`~crturb_keras.data.config.PrepareConfig`.
 
 The whole folder is built under a temporary name and renamed when complete. Running
 :func:`prepare` again with the same configuration and the same source files (by SHA-256) reuses
@@ -22,7 +23,6 @@ the result; anything else in an existing folder is refused.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -39,132 +39,17 @@ import numpy as np
 from tqdm import tqdm
 
 from .._version import __version__
-from ..checks import check_finite, inside, safe_name
+from ..checks import safe_name
 from ..errors import ConfigError, CrturbError, DataFormatError
 from ..io.atomic import atomic_dir
 from ..io.hashing import sha256
 from ..simulate.config import CLASSES
 from . import transforms
 from .images import periodic_roll, projection_windows, projections, slices, tiles
+from .config import PrepareConfig
+from .manifest import FORMAT, META_COLUMNS, Manifest, load_manifest
 from .sources import Source
 from .splits import SPLITS, autocorrelation_length, realization_layouts, split_regions
-
-FORMAT = "crturb-prepared/1"
-KINDS = ("slice", "projection")
-META_COLUMNS = ("source", "plane_start", "plane_stop", "row", "col", "roll_rows", "roll_cols")
-
-
-@dataclass(frozen=True)
-class PrepareConfig:
-    """How images are cut, transformed and stored (every field is a ``pipelines.prepare`` flag).
-
-    Attributes
-    ----------
-    axis : {"x1", "x2", "x3"}
-        Images are normal to this axis, and the splits are regions along it. ``x1`` (the mean
-        field) gives the published slices; only then are 90-degree rotations valid augmentations.
-    fractions : (train, val, test)
-        Shares of the cells left after buffers.
-    buffer : str
-        Buffer between regions in cells, or ``"auto"``: the largest density autocorrelation length
-        (1/e) along ``axis`` over all sources, rounded up.
-    split_by : {"region", "realization"}
-        ``region``: buffered regions along ``axis`` of every cube. ``realization``: whole runs
-        (the folder holding a source's files) go to one split each, per class, by ``fractions``
-        (no buffer needed: independent runs share no structure); needs at least three runs per
-        class (``pipelines.simulate --seeds 3``).
-    kinds : tuple of {"slice", "projection"}
-        Image kinds to prepare.
-    depth : int
-        Cells averaged by a projection (projections never straddle a region boundary).
-    projection_mode : {"column", "seed"}
-        ``column``: mean of the field (column density / depth), then transforms; ``seed``: mean of
-        log10, per-cube min-max normalised slices (the published notebooks).
-    tile, stride : int
-        Tile size and stride in pixels (``stride=0``: equal to ``tile``).
-    slice_step : int
-        Take every ``slice_step``-th slice of a region.
-    field : str
-        Input field (stored or derived name).
-    targets : tuple of str
-        Paired fields for the map task (e.g. ``Ec``, ``magnetic_energy_density``); classes that lack
-        them still feed the classification task.
-    log : bool
-        Take ``log10`` of the input and targets (before normalisation).
-    normalize : {"none", "minmax", "standardize", "equalize"}
-        See :mod:`crturb_keras.data.transforms`; ``standardize`` uses training statistics only.
-    flatten_spectrum : bool
-        Flatten the power spectrum of whole slices before tiling (phases kept).
-    smooth_sigma : float
-        Gaussian blur of whole slices in pixels (periodic) before tiling; 0 = none.
-    train_rolls : int
-        Extra periodically rolled copies of each training image (random shifts, seeded).
-    dtype : {"float16", "float32"}
-        Storage precision of images and targets (the manifest states the rounding error).
-    shard_size : int
-        Tiles per shard file.
-    seed : int
-        Seeds the tile order of training shards and the rolls (>= 0).
-    """
-
-    axis: str = "x1"
-    fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
-    buffer: str = "auto"
-    kinds: tuple[str, ...] = ("slice",)
-    depth: int = 8
-    projection_mode: str = "column"
-    tile: int = 64
-    stride: int = 0
-    slice_step: int = 1
-    field: str = "rho"
-    targets: tuple[str, ...] = ()
-    log: bool = True
-    normalize: str = "standardize"
-    flatten_spectrum: bool = False
-    smooth_sigma: float = 0.0
-    train_rolls: int = 0
-    dtype: str = "float16"
-    shard_size: int = 2048
-    seed: int = 0
-    split_by: str = "region"
-
-    def __post_init__(self) -> None:
-        check_finite(self, "prepare")
-        problems = []
-        if self.axis not in ("x1", "x2", "x3"):
-            problems.append(f"axis must be x1, x2 or x3, got {self.axis!r}")
-        if not self.kinds or set(self.kinds) - set(KINDS):
-            problems.append(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds}")
-        if str(self.buffer) != "auto" and not str(self.buffer).isdigit():
-            problems.append(f"buffer must be a number of cells or 'auto', got {self.buffer!r}")
-        if self.split_by not in ("region", "realization"):
-            problems.append(f"split_by must be region or realization, got {self.split_by!r}")
-        if self.projection_mode not in ("column", "seed"):
-            problems.append(f"projection_mode must be column or seed, got {self.projection_mode!r}")
-        if self.normalize not in transforms.NORMALIZATIONS:
-            problems.append(f"normalize must be one of {transforms.NORMALIZATIONS}, "
-                            f"got {self.normalize!r}")
-        if self.dtype not in ("float16", "float32"):
-            problems.append(f"dtype must be float16 or float32, got {self.dtype!r}")
-        for name in ("depth", "tile", "slice_step", "shard_size"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1")
-        for name in ("stride", "train_rolls", "smooth_sigma", "seed"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        if self.field in self.targets:
-            problems.append(f"field {self.field!r} cannot also be a target")
-        if problems:
-            raise ConfigError("invalid prepare configuration: " + "; ".join(problems))
-
-    @property
-    def tile_stride(self) -> int:
-        return self.stride or self.tile
-
-    def to_dict(self) -> dict:
-        """Plain-JSON form (tuples as lists), stored in the manifest."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
 
 @dataclass
 class _Bucket:
@@ -180,39 +65,6 @@ def class_indices(names: Sequence[str]) -> dict[str, int]:
     unique = set(names)
     ordered = [c for c in CLASSES if c in unique] + sorted(unique - set(CLASSES))
     return {name: i for i, name in enumerate(ordered)}
-
-
-def load_manifest(prepared_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read ``manifest.json`` of a prepared folder, with a clear error if it is not one."""
-    path = Path(prepared_dir) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: not found; {prepared_dir} is not a prepared dataset "
-                              f"(run python -m pipelines.prepare)") from None
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{path}: damaged manifest ({err}); prepare again") from None
-    if manifest.get("format") != FORMAT:
-        raise DataFormatError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
-    _check_names_and_shards(path, manifest)
-    return manifest
-
-
-def _check_names_and_shards(path: Path, manifest: dict[str, Any]) -> None:
-    """Refuse class or target names that are not safe file names, and shard stems that lead
-    outside the prepared folder (a crafted manifest must not make readers open other files)."""
-    try:
-        for name in [*manifest["classes"], *(s["class"] for s in manifest["sources"])]:
-            safe_name(name, str(path))
-        for name in manifest["geometry"]["targets"]:
-            safe_name(name, str(path), "target name")
-        for kinds in manifest["shards"].values():
-            for shard in (s for shards in kinds.values() for s in shards):
-                safe_name(shard["class"], str(path))
-                inside(path.parent, shard["stem"], f"{path}: shard")
-    except (KeyError, TypeError, AttributeError) as err:
-        raise DataFormatError(f"{path}: damaged manifest (bad or missing {err}); prepare "
-                              f"again") from None
 
 
 def _identity(config: PrepareConfig, sources: list[dict]) -> dict:
@@ -338,13 +190,13 @@ def prepare(
             "seed": config.seed,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return manifest
+    return Manifest.from_dict(manifest, out_dir)
 
 
-def _reuse_or_refuse(out_dir: Path, identity: dict) -> dict:
+def _reuse_or_refuse(out_dir: Path, identity: dict) -> Manifest:
     manifest = load_manifest(out_dir)
-    theirs = _identity(PrepareConfig(), manifest["sources"])
-    theirs["config"] = manifest.get("config")
+    theirs = _identity(manifest.config, list(manifest.sources))
+    theirs["config"] = manifest.raw["config"]
     if theirs == identity:
         return manifest
     changed = [k for k in identity["config"] if identity["config"][k] != theirs["config"].get(k)]
@@ -463,6 +315,20 @@ def _check_image_sizes(sources: Sequence[Source], survey: list[dict],
                       f"them all", UserWarning, stacklevel=3)
 
 
+def transform_planes(planes: np.ndarray, config: PrepareConfig,
+                     take_log: bool = True) -> np.ndarray:
+    """The per-image transforms of ``prepare`` on cut planes ``(n, H, W)``: ``log10`` (when
+    ``config.log`` and ``take_log``), Gaussian smoothing, spectrum flattening; the one chain
+    that the interpretation experiments also apply to the planes they cut."""
+    if config.log and take_log:
+        planes = transforms.log10(planes)
+    if config.smooth_sigma > 0:
+        planes = transforms.gaussian_smooth(planes, config.smooth_sigma)
+    if config.flatten_spectrum:
+        planes = transforms.flatten_power_spectrum(planes)
+    return planes
+
+
 def _cut_source(index: int, source: Source, layout, config: PrepareConfig,
                 has_targets: bool) -> tuple[dict, dict[str, int]]:
     """Second pass over one source: transformed tiles per (split, kind, class), and drop counts."""
@@ -490,14 +356,10 @@ def _cut_source(index: int, source: Source, layout, config: PrepareConfig,
                 paired = [projections(t, config.axis, windows) for t in target_cubes]
             if not windows:
                 continue
-            if config.log and not (kind == "projection" and config.projection_mode == "seed"):
-                images = transforms.log10(images)
+            images = transform_planes(images, config, take_log=not (
+                kind == "projection" and config.projection_mode == "seed"))
             if config.log:
                 paired = [transforms.log10(p) for p in paired]
-            if config.smooth_sigma > 0:
-                images = transforms.gaussian_smooth(images, config.smooth_sigma)
-            if config.flatten_spectrum:
-                images = transforms.flatten_power_spectrum(images)
             rolls = np.zeros((len(images), 2), dtype=np.int32)
             if region.split == "train" and config.train_rolls:
                 extra = len(images) * config.train_rolls
@@ -631,80 +493,3 @@ def _geometry(config: PrepareConfig, plane: list[int]) -> dict[str, Any]:
     }
 
 
-def check_shards(prepared_dir: str | os.PathLike, manifest: dict[str, Any], shards: list[dict],
-                 parts: Sequence[str], verify: bool = False) -> None:
-    """Check that the ``parts`` files of ``shards`` hold what the manifest says.
-
-    Always (cheap: headers and labels only): each file exists and has the dtype and shape that
-    the geometry, storage dtype and the shard's count give, and its labels are the index of its
-    class. With ``verify``, also the SHA-256 recorded when it was prepared (reads every byte).
-
-    Raises
-    ------
-    DataFormatError
-        Naming the first file that is missing, unreadable or differs.
-    """
-    root = Path(prepared_dir)
-    geometry = manifest["geometry"]
-    tile, storage = geometry["tile"], manifest["config"]["dtype"]
-    for shard in shards:
-        count = shard["count"]
-        expected = {"images": ((count, tile, tile, 1), storage),
-                    "labels": ((count,), "int32"),
-                    "meta": ((count, len(META_COLUMNS)), "int32"),
-                    "targets": ((count, tile, tile, len(geometry["targets"])), storage)}
-        for part in parts:
-            path = root / f"{shard['stem']}.{part}.npy"
-            try:
-                array = np.load(path, mmap_mode="r")
-            except FileNotFoundError:
-                raise DataFormatError(f"{path}: missing; the prepared folder is incomplete, so "
-                                      f"prepare it again") from None
-            except (OSError, ValueError, EOFError) as err:
-                raise DataFormatError(f"{path}: unreadable shard ({err}); prepare "
-                                      f"again") from None
-            shape, dtype = expected[part]
-            if array.shape != shape or array.dtype != np.dtype(dtype):
-                raise DataFormatError(f"{path}: holds {array.dtype} {list(array.shape)}, but the "
-                                      f"manifest gives {dtype} {list(shape)} ({count} tiles of "
-                                      f"{shard['class']}); it changed after prepare: prepare "
-                                      f"again")
-            index = manifest["classes"][shard["class"]]
-            if part == "labels" and np.any(array != index):
-                raise DataFormatError(f"{path}: labels other than {index}, the manifest's index "
-                                      f"of {shard['class']}; it changed after prepare: prepare "
-                                      f"again")
-            recorded = shard.get("files", {}).get(part, {}).get("sha256")
-            if verify and recorded != sha256(path):
-                raise DataFormatError(f"{path}: its SHA-256 is not the one recorded in the "
-                                      f"manifest ({recorded or 'none recorded'}); it changed "
-                                      f"after prepare: prepare again")
-
-
-def load_split(prepared_dir: str | os.PathLike, split: str, kind: str = "slice",
-               classes: Sequence[str] | None = None, targets: bool = False,
-               verify: bool = False) -> dict[str, np.ndarray]:
-    """Read one split of a prepared dataset into memory as numpy arrays (no TensorFlow).
-
-    Returns a dict with ``images`` ``(n, tile, tile, 1)`` float32, ``labels`` ``(n,)`` int32,
-    ``meta`` ``(n, 7)`` int32 and, with ``targets=True``, ``targets`` ``(n, tile, tile, T)``
-    (only shards that carry targets are read then). Shards are read in manifest order, after
-    :func:`check_shards` (with ``verify``: their SHA-256 too).
-    """
-    manifest = load_manifest(prepared_dir)
-    if kind not in manifest["shards"].get(split, {}):
-        raise ConfigError(f"{prepared_dir}: no {split!r} split of {kind!r} images")
-    shards = [s for s in manifest["shards"][split][kind]
-              if (classes is None or s["class"] in classes) and (s["targets"] or not targets)]
-    if not shards:
-        raise ConfigError(f"{prepared_dir}: the {split} {kind} data holds no tiles"
-                          + (" with targets" if targets else ""))
-    root = Path(prepared_dir)
-    parts = ("images", "labels", "meta") + (("targets",) if targets else ())
-    check_shards(root, manifest, shards, parts, verify)
-    out = {p: np.concatenate([np.load(root / f"{s['stem']}.{p}.npy") for s in shards])
-           for p in parts}
-    out["images"] = out["images"].astype(np.float32)
-    if targets:
-        out["targets"] = out["targets"].astype(np.float32)
-    return out

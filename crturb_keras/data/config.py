@@ -1,0 +1,135 @@
+"""How images are cut, transformed and stored: the settings of ``prepare`` (also its CLI flags)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from ..checks import check_finite
+from ..errors import ConfigError, DataFormatError
+from . import transforms
+
+KINDS = ("slice", "projection")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How images are cut, transformed and stored (every field is a ``pipelines.prepare`` flag).
+
+    Attributes
+    ----------
+    axis : {"x1", "x2", "x3"}
+        Images are normal to this axis, and the splits are regions along it. ``x1`` (the mean
+        field) gives the published slices; only then are 90-degree rotations valid augmentations.
+    fractions : (train, val, test)
+        Shares of the cells left after buffers.
+    buffer : str
+        Buffer between regions in cells, or ``"auto"``: the largest density autocorrelation length
+        (1/e) along ``axis`` over all sources, rounded up.
+    split_by : {"region", "realization"}
+        ``region``: buffered regions along ``axis`` of every cube. ``realization``: whole runs
+        (the folder holding a source's files) go to one split each, per class, by ``fractions``
+        (no buffer needed: independent runs share no structure); needs at least three runs per
+        class (``pipelines.simulate --seeds 3``).
+    kinds : tuple of {"slice", "projection"}
+        Image kinds to prepare.
+    depth : int
+        Cells averaged by a projection (projections never straddle a region boundary).
+    projection_mode : {"column", "seed"}
+        ``column``: mean of the field (column density / depth), then transforms; ``seed``: mean of
+        log10, per-cube min-max normalised slices (the published notebooks).
+    tile, stride : int
+        Tile size and stride in pixels (``stride=0``: equal to ``tile``).
+    slice_step : int
+        Take every ``slice_step``-th slice of a region.
+    field : str
+        Input field (stored or derived name).
+    targets : tuple of str
+        Paired fields for the map task (e.g. ``Ec``, ``magnetic_energy_density``); classes that lack
+        them still feed the classification task.
+    log : bool
+        Take ``log10`` of the input and targets (before normalisation).
+    normalize : {"none", "minmax", "standardize", "equalize"}
+        See :mod:`crturb_keras.data.transforms`; ``standardize`` uses training statistics only.
+    flatten_spectrum : bool
+        Flatten the power spectrum of whole slices before tiling (phases kept).
+    smooth_sigma : float
+        Gaussian blur of whole slices in pixels (periodic) before tiling; 0 = none.
+    train_rolls : int
+        Extra periodically rolled copies of each training image (random shifts, seeded).
+    dtype : {"float16", "float32"}
+        Storage precision of images and targets (the manifest states the rounding error).
+    shard_size : int
+        Tiles per shard file.
+    seed : int
+        Seeds the tile order of training shards and the rolls (>= 0).
+    """
+
+    axis: str = "x1"
+    fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
+    buffer: str = "auto"
+    kinds: tuple[str, ...] = ("slice",)
+    depth: int = 8
+    projection_mode: str = "column"
+    tile: int = 64
+    stride: int = 0
+    slice_step: int = 1
+    field: str = "rho"
+    targets: tuple[str, ...] = ()
+    log: bool = True
+    normalize: str = "standardize"
+    flatten_spectrum: bool = False
+    smooth_sigma: float = 0.0
+    train_rolls: int = 0
+    dtype: str = "float16"
+    shard_size: int = 2048
+    seed: int = 0
+    split_by: str = "region"
+
+    def __post_init__(self) -> None:
+        check_finite(self, "prepare")
+        problems = []
+        if self.axis not in ("x1", "x2", "x3"):
+            problems.append(f"axis must be x1, x2 or x3, got {self.axis!r}")
+        if not self.kinds or set(self.kinds) - set(KINDS):
+            problems.append(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds}")
+        if str(self.buffer) != "auto" and not str(self.buffer).isdigit():
+            problems.append(f"buffer must be a number of cells or 'auto', got {self.buffer!r}")
+        if self.split_by not in ("region", "realization"):
+            problems.append(f"split_by must be region or realization, got {self.split_by!r}")
+        if self.projection_mode not in ("column", "seed"):
+            problems.append(f"projection_mode must be column or seed, got {self.projection_mode!r}")
+        if self.normalize not in transforms.NORMALIZATIONS:
+            problems.append(f"normalize must be one of {transforms.NORMALIZATIONS}, "
+                            f"got {self.normalize!r}")
+        if self.dtype not in ("float16", "float32"):
+            problems.append(f"dtype must be float16 or float32, got {self.dtype!r}")
+        for name in ("depth", "tile", "slice_step", "shard_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        for name in ("stride", "train_rolls", "smooth_sigma", "seed"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0")
+        if self.field in self.targets:
+            problems.append(f"field {self.field!r} cannot also be a target")
+        if problems:
+            raise ConfigError("invalid prepare configuration: " + "; ".join(problems))
+
+    @property
+    def tile_stride(self) -> int:
+        return self.stride or self.tile
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (tuples as lists), stored in the manifest."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "PrepareConfig":
+        """The configuration a manifest stores (lists back to tuples; unknown keys refused)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise DataFormatError(f"prepare configuration with unknown settings {unknown}; it was "
+                                  f"written by another version: prepare again")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
