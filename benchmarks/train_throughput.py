@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from crturb_keras.data import discover_sources, make_dataset, prepare
     from crturb_keras.data import PrepareConfig, load_manifest, load_split
     from crturb_keras.simulate import SurrogateConfig, simulate
-    from crturb_keras.training import TrainConfig, build_model
+    from crturb_keras.runs.training import TrainConfig, build_model
 
     def rate(model, data):
         """Images/s of ``args.steps`` batches (a repeating dataset, or numpy arrays cycled)."""

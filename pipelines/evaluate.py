@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def report(run_dir: str | Path, force: bool = False, classifier: str | None = None,
            n: int = 64, steps: int = 50, guidance: float = 1.0) -> dict:
     """Evaluate (or read the existing metrics) and print them as tables."""
-    from crturb_keras.evaluation import evaluate
+    from crturb_keras.runs.evaluation import evaluate
 
     metrics = evaluate(run_dir, force=force, classifier=classifier, n=n, steps=steps,
                        guidance=guidance)

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from crturb_keras.export import export
+    from crturb_keras.runs.export import export
 
     path = export(args.run_dir, force=args.force)
     print(f"SavedModel: {path} (tf.saved_model.load(path).serve(density) -> dict of named "

@@ -14,7 +14,6 @@ one of the best validation epoch. Then run ``python -m pipelines.evaluate RUN`` 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -24,7 +23,7 @@ from ._cli import add_config_arguments, config_from_args, run
 
 def build_parser(task: str = "classify") -> argparse.ArgumentParser:
     from crturb_keras.generative.training import GenerateConfig
-    from crturb_keras.training import TrainConfig
+    from crturb_keras.runs.training import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,13 +42,15 @@ def build_parser(task: str = "classify") -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    from crturb_keras.runs.record import read_record
+
     generative = args.task == "generate"
     if generative:
         from crturb_keras.generative.training import GenerateConfig as Config
         from crturb_keras.generative.training import train_generator as fit
     else:
-        from crturb_keras.training import TrainConfig as Config
-        from crturb_keras.training import train as fit
+        from crturb_keras.runs.training import TrainConfig as Config
+        from crturb_keras.runs.training import train as fit
 
     config = config_from_args(Config, args)
     run_dir = Path(config.out)
@@ -57,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{run_dir}: finished run exists; training skipped (--skip-existing)")
     else:
         run_dir = fit(config, verbose=0 if args.quiet else 2)
-    record = json.loads((run_dir / "config.json").read_text())["training"]
+    record = read_record(run_dir).training
     if generative:
         print(f"run directory: {run_dir} ({record['epochs_run']} epochs, val loss "
               f"{record['final_val_loss']:.4f}; samples in {run_dir / 'figures' / 'samples.png'})")
@@ -69,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
 
         report(run_dir, classifier=getattr(args, "classifier", None))
     if not generative and args.export:
-        from crturb_keras.export import export
+        from crturb_keras.runs.export import export
 
         print(f"SavedModel: {export(run_dir)}")
     return 0

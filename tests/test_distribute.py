@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from crturb_keras.errors import ConfigError
-from crturb_keras.training import TrainConfig, train
+from crturb_keras.runs.training import TrainConfig, train
 
 from helpers import run_on_backend, surrogate_dataset
 
@@ -22,7 +22,7 @@ def data(tmp_path_factory):
 SCRIPT = """
     import json, os, sys
     {setup}
-    from crturb_keras.training import TrainConfig, train
+    from crturb_keras.runs.training import TrainConfig, train
     common = dict(data={data!r}, epochs=2, depth=2, base_filters=4, dropout=0.0,
                   steps_per_execution=1, patience=5)
     single = train(TrainConfig(out={out!r} + "/single", batch_size=64, learning_rate=2e-3,

@@ -14,7 +14,7 @@ from crturb_keras.data import PrepareConfig
 from crturb_keras.errors import ConfigError
 from crturb_keras.generative.training import GenerateConfig, load_generator, train_generator
 from crturb_keras.generative.evaluation import evaluate_generator, metrics_table, seam_ratio
-from crturb_keras.training import TrainConfig, train
+from crturb_keras.runs.training import TrainConfig, train
 
 TINY = dict(epochs=2, batch_size=16, widths=(8, 16), block_depth=1, embedding_dims=8,
             autoencoder_widths=(8, 8), latent_widths=(8, 16), autoencoder_epochs=2,
@@ -152,5 +152,8 @@ def test_generate_and_train_command_lines(prepared, cddim_run, tmp_path, capsys)
                           "--jit-compile", "off", "--quiet"])
     assert code == 0 and (run / "model.keras").exists()
     assert "1 epochs" in capsys.readouterr().out
-    assert train_cli.cli(["--task", "generate", "--model", "gan", "--data", str(prepared),
-                          "--out", str(tmp_path / "bad")]) == 2
+    with pytest.raises(SystemExit) as stop:  # refused by the flag's choices, before any work
+        train_cli.cli(["--task", "generate", "--model", "gan", "--data", str(prepared),
+                       "--out", str(tmp_path / "bad")])
+    assert stop.value.code == 2 and "choose from 'ddim', 'cddim', 'ldm'" in \
+        capsys.readouterr().err

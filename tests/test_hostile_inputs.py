@@ -26,16 +26,16 @@ from crturb_keras.data.pipeline import make_dataset
 from crturb_keras.data.sources import Source, discover_sources
 from crturb_keras.data import PrepareConfig, load_manifest, load_split, prepare
 from crturb_keras.errors import ConfigError, CrturbError, DataFormatError
-from crturb_keras.export import export
+from crturb_keras.runs.export import export
 from crturb_keras.generative.training import GenerateConfig, load_generator, train_generator
 from crturb_keras.io.athena import read_athdf, write_athdf
 from crturb_keras.io.atomic import atomic_path
 from crturb_keras.io.fits import read_fits_cube, write_fits_cube
 from crturb_keras.io.hashing import sha256
-from crturb_keras.predict import predict_map
+from crturb_keras.runs.predict import predict_map
 from crturb_keras.simulate import SurrogateConfig
 from crturb_keras.simulate.mhd import MHDConfig
-from crturb_keras.training import TrainConfig, load_run, train
+from crturb_keras.runs.training import TrainConfig, load_run, train
 from pipelines import convert, generate
 from pipelines import export as export_cli
 from pipelines import predict as predict_cli

@@ -13,9 +13,9 @@ from crturb_keras.interpret import (
     blur_experiment, cascading_randomization, class_spectra, depth_experiment, mass_fraction,
     occlusion_maps, ratio_to, saliency_maps)
 from crturb_keras.interpret.saliency import sanity_verdict
-from crturb_keras.evaluation import evaluate
+from crturb_keras.runs.evaluation import evaluate
 from crturb_keras.models import build_classifier
-from crturb_keras.training import TrainConfig, load_run, train
+from crturb_keras.runs.training import TrainConfig, load_run, train
 from pipelines import interpret as interpret_cli
 
 from helpers import run_on_backend, surrogate_dataset

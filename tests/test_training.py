@@ -13,11 +13,11 @@ from astropy.io import fits
 from crturb_keras.data import make_dataset
 from crturb_keras.data import PrepareConfig, load_split
 from crturb_keras.errors import ConfigError, DataFormatError
-from crturb_keras.evaluation import evaluate
-from crturb_keras.export import export
-from crturb_keras.predict import predict_map
-from crturb_keras.resume import ResumeCheckpoint
-from crturb_keras.training import TrainConfig, _class_weights, load_run, train
+from crturb_keras.runs.evaluation import evaluate
+from crturb_keras.runs.export import export
+from crturb_keras.runs.predict import predict_map
+from crturb_keras.runs.resume import ResumeCheckpoint
+from crturb_keras.runs.training import TrainConfig, _class_weights, load_run, train
 from pipelines import evaluate as evaluate_cli
 from pipelines import export as export_cli
 from pipelines import predict as predict_cli
@@ -65,7 +65,7 @@ def test_best_validation_weights_are_kept(classifier_run, prepared):
     record, model = load_run(classifier_run)
     with open(classifier_run / "history.csv") as handle:
         losses = [float(r["val_loss"]) for r in csv.DictReader(handle)]
-    assert record["training"]["best_val_loss"] == pytest.approx(min(losses))
+    assert record.training["best_val_loss"] == pytest.approx(min(losses))
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     val = make_dataset(prepared / "prep", "val", "classify", batch_size=32)
     assert model.evaluate(val, verbose=0) == pytest.approx(min(losses), rel=1e-3)
@@ -229,16 +229,15 @@ def test_exports_load_without_this_package(prepared, classifier_run, unet_run, r
                                atol=1e-5)
     served = dict(np.load(tmp_path / "served.npz"))
     # the stock network is the trained one: the run's model on the standardised tiles
-    norm = record["data"]["normalization"]["input"]
-    raw = model.predict((np.log10(tiles) - norm["mean"]) / norm["std"], verbose=0)
+    norm = record.normalization
+    raw = model.predict((np.log10(tiles) - norm.mean) / norm.std, verbose=0)
     grid = [(r, c) for r in (0, 1) for c in (0, 1)]
     if classify:
         np.testing.assert_allclose(expected, keras.ops.convert_to_numpy(
             keras.ops.softmax(raw)), atol=1e-5)
-        classes = record["data"]["classes"]
-        assert served["class_names"].tolist() == sorted(classes, key=classes.get)
+        assert served["class_names"].tolist() == record.class_names
         # a 32x40 map: 2x2 tiles, the 8-px strip on the right not scored
-        assert served["tile_probabilities"].shape == (3, 2, 2, len(record["data"]["classes"]))
+        assert served["tile_probabilities"].shape == (3, 2, 2, len(record.classes))
         for i, (r, c) in enumerate(grid):
             np.testing.assert_allclose(served["tile_probabilities"][:, r, c],
                                        expected[3 * i:3 * i + 3], atol=1e-5)
@@ -247,12 +246,12 @@ def test_exports_load_without_this_package(prepared, classifier_run, unet_run, r
     else:
         # every target channel with its own statistics (issue 18: un-standardising all of them
         # with Ec's passed a channel-0-only check)
-        targets = record["data"]["targets"]
+        targets = record.targets
         assert sorted(served) == sorted(targets) and len(targets) == 2
         for channel, name in enumerate(targets):
-            stats = record["data"]["normalization"]["targets"][name]
+            stats = record.target_normalization[name]
             np.testing.assert_allclose(expected[..., channel], 10 ** (
-                raw[..., channel] * stats["std"] + stats["mean"]), rtol=1e-4)
+                raw[..., channel] * stats.std + stats.mean), rtol=1e-4)
             assert served[name].shape == (3, 32, 48, 1)
             for i, (r, c) in enumerate(grid):
                 np.testing.assert_allclose(
@@ -369,9 +368,9 @@ def test_models_train_on_every_backend(prepared, backend, tmp_path):
     code = f"""
         import json, keras, numpy as np
         from crturb_keras.data import make_dataset
-        from crturb_keras.evaluation import evaluate
-        from crturb_keras.predict import predict_map
-        from crturb_keras.training import TrainConfig, load_run, train
+        from crturb_keras.runs.evaluation import evaluate
+        from crturb_keras.runs.predict import predict_map
+        from crturb_keras.runs.training import TrainConfig, load_run, train
         data, out = {str(prepared / 'prep')!r}, {str(tmp_path)!r}
         report = {{"backend": keras.backend.backend(), "losses": {{}}}}
         tiny = dict(epochs=2, batch_size=32, depth=2, base_filters=4, patience=3, lr_patience=3,
@@ -446,3 +445,23 @@ def test_readme_main_command_flags_and_rerun(prepared, tmp_path, capsys):
     second = capsys.readouterr().out
     assert "training skipped" in second and "test slices" in second and "SavedModel" in second
     assert (run / "model.keras").stat().st_mtime_ns == stamp
+
+
+def test_run_record_is_typed_and_checked(classifier_run, tmp_path):
+    """``read_record`` gives the typed record every reader uses: task, classes in output order,
+    normalisation, tile; a record whose prepared data is gone says so with the fix (issue 15)."""
+    from crturb_keras.runs.record import InputNormalization, RunRecord, read_record
+
+    record = read_record(classifier_run)
+    assert isinstance(record, RunRecord) and record.task == "classify" and record.tile == 16
+    assert record.class_names == sorted(record.classes, key=record.classes.get)
+    assert isinstance(record.normalization, InputNormalization)
+    assert record.normalization.method == "standardize" and record.normalization.std > 0
+    assert record.prepared_data() == record.data_path
+    values = json.loads((classifier_run / "config.json").read_text())
+    values["data"]["path"] = str(tmp_path / "deleted")
+    with pytest.raises(ConfigError, match="deleted is gone; prepare it again"):
+        RunRecord.from_dict(values, classifier_run).prepared_data()
+    del values["data"]["tile"]
+    with pytest.raises(DataFormatError, match="damaged run record"):
+        RunRecord.from_dict(values, classifier_run)

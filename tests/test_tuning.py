@@ -16,7 +16,7 @@ import keras_tuner as kt
 import pytest
 
 from crturb_keras.errors import ConfigError, CrturbError
-from crturb_keras.training import TrainConfig
+from crturb_keras.runs.training import TrainConfig
 from pipelines import tune as tune_cli
 from tuning import search, space as spaces
 from tuning.hypermodels import CrturbHyperModel

@@ -1,9 +1,9 @@
 """keras-tuner HyperModels that wrap the package's own model builders (no second architecture).
 
-A trial's hyperparameters override fields of a base :class:`~crturb_keras.training.TrainConfig`;
-the model comes from :func:`crturb_keras.training.build_model`, the data and class weights from
-:func:`crturb_keras.training.fit_inputs`, early stopping and learning-rate reduction from
-:func:`crturb_keras.training.schedule_callbacks`: the same as in a normal training run. What
+A trial's hyperparameters override fields of a base :class:`~crturb_keras.runs.training.TrainConfig`;
+the model comes from :func:`crturb_keras.runs.training.build_model`, the data and class weights from
+:func:`crturb_keras.runs.training.fit_inputs`, early stopping and learning-rate reduction from
+:func:`crturb_keras.runs.training.schedule_callbacks`: the same as in a normal training run. What
 differs: a trial runs on one device (``distribute`` is ignored: the tuner's chief/worker mode
 spreads trials over machines instead), writes no run directory and is not resumed epoch by epoch
 (an interrupted search resumes trial by trial).
@@ -17,7 +17,7 @@ import keras
 import keras_tuner as kt
 
 from crturb_keras.data import load_manifest
-from crturb_keras.training import TrainConfig, build_model, fit_inputs, schedule_callbacks
+from crturb_keras.runs.training import TrainConfig, build_model, fit_inputs, schedule_callbacks
 
 from .space import register
 

@@ -1,6 +1,6 @@
 """Search spaces as data: what the tuner may vary, printed at the start and stored with results.
 
-A space maps hyperparameter names (fields of :class:`crturb_keras.training.TrainConfig`) to one of
+A space maps hyperparameter names (fields of :class:`crturb_keras.runs.training.TrainConfig`) to one of
 
 ``{"type": "int", "min": 2, "max": 4}``
 ``{"type": "float", "min": 1e-4, "max": 1e-2, "log": true}``
@@ -84,7 +84,7 @@ def apply_overrides(space: dict[str, dict], overrides: Iterable[str]) -> dict[st
 
 def validate(space: dict[str, dict], max_depth: int | None = None) -> None:
     """Raise ConfigError for impossible entries (min > max, empty choices, depth the data forbids)."""
-    from crturb_keras.training import TrainConfig
+    from crturb_keras.runs.training import TrainConfig
 
     fields = set(TrainConfig.__dataclass_fields__)
     for name, entry in space.items():

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from crturb_keras.data import load_manifest
 from crturb_keras.errors import ConfigError
-from crturb_keras.training import TrainConfig, train
+from crturb_keras.runs.training import TrainConfig, train
 
 from . import search, space as spaces
 from .hypermodels import CrturbHyperModel
@@ -162,8 +162,8 @@ def tune(config: TuneConfig, echo: Callable[[str], None] = print,
     best = search.best_values(tuner)
     search.save_json(out / "best_hyperparameters.json", best)
     runs = _retrain(base, best, config, echo, verbose)
-    from crturb_keras.evaluation import evaluate
-    from crturb_keras.export import export
+    from crturb_keras.runs.evaluation import evaluate
+    from crturb_keras.runs.export import export
 
     metrics = {name: evaluate(run) for name, run in runs.items()}
     saved_model = export(runs["best"])

@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..io.atomic import atomic_path
 from ..metrics import classifier_agreement, classifier_features, generation_metrics
 from ..plots import plot_generated_statistics
+from ..runs.record import RunRecord
 from ..spectra import radial_power_spectrum
 from .training import load_generator
 
@@ -37,16 +38,16 @@ def seam_ratio(images: np.ndarray) -> float:
     return float(seam / max(interior, 1e-12))
 
 
-def _classifier(classifier_run: str | os.PathLike | None, record: dict):
+def _classifier(classifier_run: str | os.PathLike | None, record: RunRecord):
     if classifier_run is None:
         return None
-    from ..training import load_run
+    from ..runs.training import load_run
 
     classifier_record, model = load_run(classifier_run)
-    if classifier_record["config"]["task"] != "classify":
+    if classifier_record.task != "classify":
         raise ConfigError(f"{classifier_run}: not a classifier run; pass a --task classify run")
-    if classifier_record["data"]["normalization"] != record["data"]["normalization"] or \
-            classifier_record["data"]["tile"] != record["data"]["tile"]:
+    if classifier_record.normalization != record.normalization or \
+            classifier_record.tile != record.tile:
         raise ConfigError(f"{classifier_run}: trained on data with another normalisation or tile "
                           f"size than the generator; train both on the same prepared data")
     return model
@@ -74,12 +75,9 @@ def evaluate_generator(run_dir: str | os.PathLike, classifier_run: str | os.Path
         return json.loads(existing.read_text())
     generator = load_generator(run)
     record = generator.record
-    data, kind = record["data"]["path"], record["config"]["kind"]
-    if not Path(data).exists():
-        raise ConfigError(f"{run}: its prepared data {data} is gone; prepare it again (same "
-                          f"settings) to evaluate")
+    data, kind = record.prepared_data(), record.kind
     classifier = _classifier(classifier_run, record)
-    used = record["data"]["classes_used"]
+    used = list(record.classes_used)
     groups = used if generator.conditional else ["all"]
     rng = np.random.default_rng(seed)
     results: dict[str, Any] = {}
@@ -110,7 +108,7 @@ def evaluate_generator(run_dir: str | os.PathLike, classifier_run: str | os.Path
             "seam_ratio": {"generated": seam_ratio(fake), "real_test": seam_ratio(real)},
         }
         if classifier is not None:
-            names = list(record["data"]["classes"])
+            names = record.class_names
             if group == "all":
                 predicted = np.argmax(classifier.predict(fake, verbose=0), axis=1)
                 entry["class_fractions"] = {
@@ -118,7 +116,7 @@ def evaluate_generator(run_dir: str | os.PathLike, classifier_run: str | os.Path
                     "real_test": {c: float(np.mean(test["labels"] == i))
                                   for i, c in enumerate(names)}}
             else:
-                index = record["data"]["classes"][group]
+                index = record.classes[group]
                 entry["classifier_agreement"] = {
                     "generated": classifier_agreement(classifier.predict(fake, verbose=0), index),
                     "real_vs_real": classifier_agreement(classifier.predict(reference, verbose=0),
@@ -128,7 +126,7 @@ def evaluate_generator(run_dir: str | os.PathLike, classifier_run: str | os.Path
                           for label, images in (("real test", real), ("real train", reference),
                                                 ("generated", fake))}
         pdfs[group] = {"real test": real.ravel(), "generated": fake.ravel()}
-    metrics = {"task": "generate", "model": record["config"]["model"], "split": "test",
+    metrics = {"task": "generate", "model": record.config["model"], "split": "test",
                "samples_per_class": n, "steps": steps, "guidance": guidance,
                "classifier": None if classifier_run is None else str(Path(classifier_run).resolve()),
                "classes": results}

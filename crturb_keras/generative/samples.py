@@ -2,7 +2,7 @@
 
 ``OUT/<class>/sample_0000.fits`` ... (one 2-D map per sample, units as in
 :mod:`crturb_keras.io.fits`: density for ``log10`` +
-``standardize`` data, so :func:`crturb_keras.predict.predict_map` and ``pipelines.predict`` take
+``standardize`` data, so :func:`crturb_keras.runs.predict.predict_map` and ``pipelines.predict`` take
 them like observed maps), ``OUT/samples.png`` (a grid) and ``OUT/generate.json`` (the settings).
 The folder is written under a temporary name and renamed; the same settings into an existing
 folder reuse it, other settings are refused.
@@ -88,7 +88,7 @@ def write_samples(run_dir: str | os.PathLike, out: str | os.PathLike,
             samples = generator.sample(n, name if generator.conditional else None, steps=steps,
                                        guidance=guidance, eta=eta, seed=seed + index,
                                        progress=progress)[..., 0]
-            maps, unit = physical(samples, generator.record["data"]["normalization"])
+            maps, unit = physical(samples, generator.record.normalization_dict)
             folder = inside(tmp, name, f"{run_dir}: class folder", ConfigError)
             folder.mkdir()
             for i, image in enumerate(maps):
@@ -96,7 +96,7 @@ def write_samples(run_dir: str | os.PathLike, out: str | os.PathLike,
                 header["BUNIT"] = ("", "code units (no physical scale): see CODEUNIT")
                 header["CODEUNIT"] = (unit, "dimension in code units")
                 header["CRCLASS"] = (name, "requested cosmic-ray transport class")
-                header["GENMODEL"] = (generator.record["config"]["model"], "generative model")
+                header["GENMODEL"] = (generator.record.config["model"], "generative model")
                 header["DDIMSTEP"] = (steps, "DDIM sampling steps")
                 header["GUIDANCE"] = (guidance, "classifier-free guidance weight")
                 header["ETA"] = (eta, "DDIM eta (0 = deterministic)")

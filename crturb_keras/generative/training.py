@@ -19,7 +19,6 @@ validation split.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -38,14 +37,14 @@ from ..metrics import vrmse
 from ..models.autoencoder import VariationalAutoencoder, build_autoencoder
 from ..models.diffusion import DiffusionModel, build_denoiser
 from ..plots import plot_learning_curves, plot_sample_grid
-from ..training import (
+from ..runs.training import (
     batches_per_call,
     check_converged,
     check_new_run,
     load_model_file,
-    read_record,
     versions,
 )
+from ..runs.record import RunRecord, read_record, write_record
 
 MODELS = ("ddim", "cddim", "ldm")
 
@@ -183,14 +182,14 @@ class Generator:
         Present for latent diffusion (samples are decoded).
     classes : dict
         Class name -> label index (the prepared data's).
-    record : dict
+    record : RunRecord
         The run's ``config.json``.
     """
 
     diffusion: DiffusionModel
     autoencoder: VariationalAutoencoder | None
     classes: dict[str, int]
-    record: dict
+    record: RunRecord
 
     @property
     def conditional(self) -> bool:
@@ -209,7 +208,7 @@ class Generator:
                                   f"class-conditional model (got {class_name!r})")
             labels = self.classes[class_name]
         elif class_name is not None:
-            raise ConfigError(f"{self.record['config']['model']} is unconditional; drop --class")
+            raise ConfigError(f"{self.record.config['model']} is unconditional; drop --class")
         out = self.diffusion.generate(n, steps=steps, labels=labels, guidance=guidance, eta=eta,
                                       seed=seed, progress=progress)
         return self.autoencoder.decode(out) if self.autoencoder is not None else out
@@ -363,9 +362,9 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
                          "data_std": diffusion.data_std},
             "versions": versions(),
         }
-        (tmp / "config.json").write_text(json.dumps(record, indent=2))
+        typed = write_record(tmp, record, out)
         plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")
-        generator = Generator(diffusion, autoencoder, dict(manifest.classes), record)
+        generator = Generator(diffusion, autoencoder, dict(manifest.classes), typed)
         write_sample_grid(generator, tmp / "figures" / "samples.png", config.data, config.kind,
                           steps=config.sample_steps, guidance=config.guidance, seed=config.seed)
     return out
@@ -377,7 +376,7 @@ def write_sample_grid(generator: Generator, path: str | os.PathLike, data: str, 
 
     Fewer than ``n`` per row when the test split holds fewer tiles.
     """
-    used = generator.record["data"]["classes_used"]
+    used = generator.record.classes_used
     rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in (used if generator.conditional else ["all classes"]):
         real = load_split(data, "test", kind, classes=None if name == "all classes" else [name])
@@ -393,19 +392,19 @@ def load_generator(run_dir: str | os.PathLike) -> Generator:
     """The generator of a finished ``--task generate`` run directory."""
     run = Path(run_dir)
     record = read_record(run)
-    if record["config"].get("task") != "generate":
-        raise ConfigError(f"{run}: a {record['config'].get('task')!r} run, not a generative one; "
+    if record.task != "generate":
+        raise ConfigError(f"{run}: a {record.task!r} run, not a generative one; "
                           f"train with --task generate")
     diffusion = load_model_file(run / "model.keras")
     autoencoder = None
-    if record["config"]["model"] == "ldm":
+    if record.config["model"] == "ldm":
         autoencoder = load_model_file(run / "autoencoder.keras")
-    return Generator(diffusion, autoencoder, dict(record["data"]["classes"]), record)
+    return Generator(diffusion, autoencoder, dict(record.classes), record)
 
 
 def class_names(generator: Generator, requested: Sequence[str] | None = None) -> list[str]:
     """Classes to sample: ``requested`` (checked) or every class the run was trained on."""
-    used = generator.record["data"]["classes_used"]
+    used = generator.record.classes_used
     if not requested:
         return list(used)
     unknown = [c for c in requested if c not in used]

@@ -23,8 +23,8 @@ from ..data import load_manifest, load_split, prepare, transforms
 from ..data.images import projection_windows, projections, tiles
 from ..data.sources import Source
 from ..data.writer import transform_planes
-from ..evaluation import evaluate
-from ..training import TrainConfig, load_run, train
+from ..runs.evaluation import evaluate
+from ..runs.training import TrainConfig, load_run, train
 
 
 def _probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
@@ -67,9 +67,9 @@ def depth_experiment(run_dir: str | os.PathLike,
     the prepared data. Depths that do not fit in the test region are reported as skipped.
     """
     record, model = load_run(run_dir)
-    manifest = load_manifest(record["data"]["path"])
+    manifest = load_manifest(record.data_path)
     config = manifest.config
-    norm = record["data"]["normalization"]["input"]
+    norm = record.normalization
     names = manifest.class_names
     results: dict[str, Any] = {"depths": [], "accuracy": {}, "per_class": {}, "skipped": []}
     cubes = []
@@ -84,8 +84,8 @@ def depth_experiment(run_dir: str | os.PathLike,
             if not windows:
                 continue
             planes = transform_planes(projections(cube, config.axis, windows), config)
-            if norm["method"] == "standardize":
-                planes = transforms.standardize(planes, norm["mean"], norm["std"])
+            if norm.method == "standardize":
+                planes = transforms.standardize(planes, norm.mean, norm.std)
             cut, _ = tiles(planes, config.tile, config.tile_stride)
             images.append(cut)
             labels.append(np.full(len(cut), manifest.classes[name]))
@@ -110,18 +110,18 @@ def flatten_experiment(run_dir: str | os.PathLike, work_dir: str | os.PathLike) 
     """
     run = Path(run_dir)
     record, _ = load_run(run)
-    manifest = load_manifest(record["data"]["path"])
+    manifest = load_manifest(record.data_path)
     work = Path(work_dir)
     flat_config = dataclasses.replace(manifest.config, flatten_spectrum=True)
     sources = [Source.from_record(s) for s in manifest.sources]
     prepare(sources, work / "data", flat_config, progress=False)
     flat_run = work / "run"
     if not (flat_run / "model.keras").exists():
-        config = TrainConfig(**{**record["config"], "data": str(work / "data"),
+        config = TrainConfig(**{**record.config, "data": str(work / "data"),
                                 "out": str(flat_run)})
         train(config, verbose=0)
-    full = evaluate(run)["kinds"][record["config"]["kind"]]
-    flat = evaluate(flat_run)["kinds"][record["config"]["kind"]]
+    full = evaluate(run)["kinds"][record.kind]
+    flat = evaluate(flat_run)["kinds"][record.kind]
     return {"full": {"accuracy": full["accuracy"], "per_class": full["per_class_accuracy"]},
             "flattened": {"accuracy": flat["accuracy"], "per_class": flat["per_class_accuracy"]},
             "flattened_run": str(flat_run)}
@@ -130,5 +130,5 @@ def flatten_experiment(run_dir: str | os.PathLike, work_dir: str | os.PathLike) 
 def held_out_tiles(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Test-split tiles, labels and class names of the kind a run was trained on."""
     record, _ = load_run(run_dir)
-    test = load_split(record["data"]["path"], "test", record["config"]["kind"])
-    return test["images"], test["labels"], list(record["data"]["classes"])
+    test = load_split(record.data_path, "test", record.kind)
+    return test["images"], test["labels"], record.class_names

@@ -22,7 +22,7 @@ from ..plots import (
     plot_accuracy_lines, plot_blur_experiment, plot_class_mean_maps, plot_class_spectra,
     plot_grouped_bars, plot_saliency_grid, plot_sanity)
 from ..spectra import radial_power_spectrum
-from ..training import load_run
+from ..runs.training import load_run
 from .experiments import (
     _probabilities, blur_experiment, depth_experiment, flatten_experiment, held_out_tiles)
 from .saliency import (
@@ -53,7 +53,7 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
     """
     run = Path(run_dir)
     record, model = load_run(run)
-    if record["config"]["task"] != "classify":
+    if record.task != "classify":
         raise ConfigError(f"{run}: interpretation probes need a classifier run")
     unknown = (set(methods) - set(METHODS) - {"occlusion"}) | (set(experiments) - set(EXPERIMENTS))
     if unknown:
@@ -84,8 +84,8 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
     results: dict = {"run": str(run), "tiles_per_class": per_class, "saliency": {},
                      "sanity": {}}
     lines = [f"# Interpretation of `{run.name}`", "",
-             f"Test split of `{record['data']['path']}`, {len(images)} tiles of "
-             f"{record['data']['tile']} px; model selected on validation.", ""]
+             f"Test split of `{record.data_path}`, {len(images)} tiles of "
+             f"{record.tile} px; model selected on validation.", ""]
 
     for method in methods:
         maps = occlusion_maps(model, xa, ya) if method == "occlusion" else \

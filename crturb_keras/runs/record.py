@@ -2,7 +2,7 @@
 prediction, interpretation, sampling) needs, checked once when it is read.
 
 Training (:mod:`crturb_keras.runs.training`, :mod:`crturb_keras.generative.training`) writes
-the JSON; :func:`read_record` is the one reader.
+it through :func:`write_record`, which checks it first; :func:`read_record` is the one reader.
 """
 
 from __future__ import annotations
@@ -108,6 +108,13 @@ class RunRecord:
         """Class names in output order."""
         return sorted(self.classes, key=self.classes.get)
 
+    def prepared_data(self, purpose: str = "evaluate") -> str:
+        """The prepared dataset's folder, which must still exist for ``purpose``."""
+        if not Path(self.data_path).exists():
+            raise ConfigError(f"{self.path}: its prepared data {self.data_path} is gone; prepare "
+                              f"it again (same settings) to {purpose}")
+        return self.data_path
+
     @property
     def normalization_dict(self) -> dict[str, Any]:
         """The normalisation as the prepared data's manifest stores it (inputs and targets)."""
@@ -140,6 +147,14 @@ class RunRecord:
                        values.get("versions", {}), values)
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise DataFormatError(f"{path}: damaged run record ({err!r}); train again") from None
+
+
+def write_record(folder: str | os.PathLike, values: dict, run_dir: str | os.PathLike) -> RunRecord:
+    """Write ``values`` as ``folder/config.json`` (the run directory under its temporary name)
+    after checking that it reads back as a record; return the typed record of ``run_dir``."""
+    record = RunRecord.from_dict(json.loads(json.dumps(values)), run_dir)
+    (Path(folder) / "config.json").write_text(json.dumps(values, indent=2))
+    return record
 
 
 def read_record(run_dir: str | os.PathLike) -> RunRecord:

@@ -1,6 +1,6 @@
 """Resume a killed training run from its last finished epoch.
 
-While :func:`crturb_keras.training.train` runs, a hidden folder ``.NAME.resume`` beside the run
+While :func:`crturb_keras.runs.training.train` runs, a hidden folder ``.NAME.resume`` beside the run
 directory holds, after every epoch: the weights with the optimizer state (step count, moments,
 learning rate) in ``last.weights.h5``, the best weights so far in ``best.weights.h5``, the
 history in ``history.csv`` and ``state.json`` (epochs done, early-stopping and learning-rate
@@ -25,8 +25,8 @@ from typing import Any
 
 import keras
 
-from .errors import ConfigError
-from .io.atomic import atomic_path
+from ..errors import ConfigError
+from ..io.atomic import atomic_path
 
 STATE, LAST, BEST, HISTORY = "state.json", "last.weights.h5", "best.weights.h5", "history.csv"
 

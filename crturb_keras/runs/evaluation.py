@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from .baselines import (
+from ..baselines import (
     image_features, logistic_baseline, majority_class, pixel_linear_baseline)
-from .data import Manifest, load_manifest, load_split
-from .errors import ConfigError
-from .io.atomic import atomic_path
-from .metrics import classification_metrics, map_metrics, vrmse
-from .plots import plot_confusion_matrix, plot_map_panels
-from .training import load_run, read_record
+from ..data import Manifest, load_manifest, load_split
+from ..io.atomic import atomic_path
+from ..metrics import classification_metrics, map_metrics, vrmse
+from ..plots import plot_confusion_matrix, plot_map_panels
+from .record import read_record
+from .training import load_run
 
 
 def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any) -> dict[str, Any]:
@@ -36,19 +36,16 @@ def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any)
     existing = run / "metrics.json"
     if existing.exists() and not force:
         return json.loads(existing.read_text())
-    if read_record(run)["config"]["task"] == "generate":
-        from .generative.evaluation import evaluate_generator
+    if read_record(run).task == "generate":
+        from ..generative.evaluation import evaluate_generator
 
         options = {key: generative[key] for key in ("n", "steps", "guidance") if key in generative}
         return evaluate_generator(run, generative.get("classifier"), force=force, **options)
     record, model = load_run(run)
-    data = record["data"]["path"]
-    if not Path(data).exists():
-        raise ConfigError(f"{run}: its prepared data {data} is gone; prepare it again (same "
-                          f"settings) to evaluate")
+    data = record.prepared_data()
     manifest = load_manifest(data)
-    config = record["config"]
-    if config["task"] == "classify":
+    config = record.config
+    if record.task == "classify":
         metrics = _evaluate_classifier(run, model, manifest, data, config)
     else:
         metrics = _evaluate_map(run, model, manifest, data, config)

@@ -35,9 +35,10 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from .errors import ConfigError
-from .io.atomic import atomic_dir, atomic_path
-from .models.norm import FusedBatchNorm, silu
+from ..errors import ConfigError
+from ..io.atomic import atomic_dir, atomic_path
+from ..models.norm import FusedBatchNorm, silu
+from .record import RunRecord
 from .training import load_run
 
 _LN10 = math.log(10.0)
@@ -72,37 +73,36 @@ def stock_network(model: keras.Model) -> keras.Model:
     return copy
 
 
-def build_serving_model(record: dict, model: keras.Model) -> keras.Model:
+def build_serving_model(record: RunRecord, model: keras.Model) -> keras.Model:
     """Wrap a stock copy of ``model`` with the normalisation recorded in a run's config.
 
     The result takes ``log10`` density (or density, for data prepared without the log) and gives
     class probabilities or target maps in physical units; see the module docstring.
     """
-    norm = record["data"]["normalization"]
-    method, log10 = norm["input"]["method"], bool(norm["input"]["log10"])
+    norm = record.normalization
+    method, log10 = norm.method, norm.log10
     if method not in ("standardize", "none"):
         raise ConfigError(f"a model trained on {method!r}-normalised images cannot be served from "
                           f"raw maps (that normalisation depends on the whole cube or tile); "
                           f"prepare with --normalize standardize")
-    mean = norm["input"].get("mean", 0.0) if method == "standardize" else 0.0
-    std = norm["input"].get("std", 1.0) if method == "standardize" else 1.0
+    mean, std = (norm.mean, norm.std) if method == "standardize" else (0.0, 1.0)
     inputs = keras.Input(shape=model.input_shape[1:], name="log10_density" if log10 else "density")
     x = layers.Rescaling(1.0 / std, offset=-mean / std, name="standardize")(inputs)
     x = stock_network(model)(x)
-    if record["config"]["task"] == "classify":
+    if record.task == "classify":
         outputs = layers.Softmax(name="probabilities", dtype="float32")(x)
     else:
-        stats = [norm["targets"][t] for t in record["data"]["targets"]]
-        factor = _LN10 if stats[0]["log10"] else 1.0
-        x = layers.Rescaling([s["std"] * factor for s in stats],
-                             offset=[s["mean"] * factor for s in stats], dtype="float32",
+        stats = [record.target_normalization[t] for t in record.targets]
+        factor = _LN10 if stats[0].log10 else 1.0
+        x = layers.Rescaling([s.std * factor for s in stats],
+                             offset=[s.mean * factor for s in stats], dtype="float32",
                              name="unstandardize")(x)
-        outputs = layers.Activation("exponential" if stats[0]["log10"] else "linear",
+        outputs = layers.Activation("exponential" if stats[0].log10 else "linear",
                                     dtype="float32", name="targets_physical")(x)
     return keras.Model(inputs, outputs, name=f"{model.name}_serving")
 
 
-def _write_saved_model(record: dict, serving: keras.Model, path: Path) -> None:
+def _write_saved_model(record: RunRecord, serving: keras.Model, path: Path) -> None:
     """Write the ``serve`` signature described in the module docstring (TensorFlow only)."""
     if keras.backend.backend() != "tensorflow":
         raise ConfigError(f"the SavedModel is written with the TensorFlow backend; run the export "
@@ -110,7 +110,7 @@ def _write_saved_model(record: dict, serving: keras.Model, path: Path) -> None:
                           f"{keras.backend.backend()})")
     import tensorflow as tf
 
-    log10 = bool(record["data"]["normalization"]["input"]["log10"])
+    log10 = record.normalization.log10
     channels = int(serving.input_shape[-1])
 
     def standardized_input(density):
@@ -132,9 +132,8 @@ def _write_saved_model(record: dict, serving: keras.Model, path: Path) -> None:
                                            [1, 1, 1, 1], "VALID")
         return tf.reshape(patches, (-1, tile, tile, channels)), grid
 
-    if record["config"]["task"] == "classify":
-        classes = record["data"]["classes"]  # name -> output index
-        names = tf.constant(sorted(classes, key=classes.get))
+    if record.task == "classify":
+        names = tf.constant(record.class_names)
 
         def serve(density):
             tiles, (n, rows, cols) = tiles_of(density)
@@ -142,7 +141,7 @@ def _write_saved_model(record: dict, serving: keras.Model, path: Path) -> None:
             return {"probabilities": tf.reduce_mean(probabilities, axis=(1, 2)),
                     "tile_probabilities": probabilities, "class_names": names}
     else:
-        targets = list(record["data"]["targets"])
+        targets = list(record.targets)
         bad = [t for t in targets if not _SIGNATURE_KEY.fullmatch(t)]
         if bad:
             raise ConfigError(f"target names {bad} cannot name SavedModel outputs (letters, "

@@ -2,10 +2,10 @@
 
 A run directory holds ``config.json`` (the TrainConfig, the data it used, versions),
 ``history.csv``, ``model.keras`` (weights of the best validation epoch), ``figures/`` and, after
-:func:`crturb_keras.evaluation.evaluate` and :func:`crturb_keras.export.export`,
+:func:`crturb_keras.runs.evaluation.evaluate` and :func:`crturb_keras.runs.export.export`,
 ``metrics.json`` and ``saved_model/``. It is built under a temporary name and renamed when training
 is complete; an existing run directory is never overwritten. A run that was killed resumes from its
-last finished epoch when the same command is given again (:mod:`crturb_keras.resume`).
+last finished epoch when the same command is given again (:mod:`crturb_keras.runs.resume`).
 
 Model selection uses the **validation** split only (early stopping with ``restore_best_weights``,
 learning-rate reduction on plateau); the test split is touched only
@@ -15,10 +15,7 @@ by the evaluation.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import math
-import operator
 import os
 import platform
 import shutil
@@ -31,16 +28,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import distribute
-from ._version import __version__
-from .checks import check_finite, safe_name
-from .data.pipeline import make_dataset
-from .data import Manifest, load_manifest
-from .domain import reference_statistics
-from .errors import ConfigError, DataFormatError, DivergenceError
-from .io.atomic import atomic_dir
-from .models import MapLoss, build_classifier, build_unet, ssim
-from .plots import plot_learning_curves
+from .. import distribute
+from .._version import __version__
+from ..checks import check_finite
+from ..data.pipeline import make_dataset
+from ..data import Manifest, load_manifest
+from ..domain import reference_statistics
+from ..errors import ConfigError, DataFormatError, DivergenceError
+from ..io.atomic import atomic_dir
+from ..models import MapLoss, build_classifier, build_unet, ssim
+from ..plots import plot_learning_curves
+from .record import RunRecord, read_record, write_record
 from .resume import (ResumeCheckpoint, fingerprint, history_rows, read_state, restore,
                      resume_folder)
 
@@ -364,7 +362,7 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
                              "learning_rate_used": config.learning_rate * replicas},
                 "versions": versions(),
             }
-            (tmp / "config.json").write_text(json.dumps(record, indent=2))
+            write_record(tmp, record, out)
             plot_learning_curves(tmp / "history.csv", tmp / "figures" / "learning_curves.png")
     except DivergenceError:
         shutil.rmtree(folder, ignore_errors=True)  # a diverged run is not worth resuming
@@ -374,41 +372,6 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
         distribute.teardown(config.distribute)
     shutil.rmtree(folder, ignore_errors=True)
     return out
-
-
-def read_record(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """A run directory's ``config.json``, checked: its task, the keys readers use, and its class
-    names (they may name files).
-
-    Raises
-    ------
-    ConfigError
-        If there is no ``config.json``.
-    DataFormatError
-        If it is not JSON, lacks a key that readers use, names an unknown task, or a class name
-        in it is not a safe name.
-    """
-    path = Path(run_dir) / "config.json"
-    try:
-        record = json.loads(path.read_text())
-        data, task = record["data"], record["config"]["task"]
-        if task not in (*TASKS, "generate"):
-            raise ValueError(f"unknown task {task!r}")
-        for name in [*data["classes"], *data.get("classes_used", [])]:
-            safe_name(name, str(path))
-        needed = [("data", "normalization", "input", "method"),
-                  ("data", "normalization", "input", "log10")]
-        needed += {"classify": [("data", "targets"), ("data", "tile")],
-                   "map": [("data", "targets"), ("data", "tile"),
-                           ("data", "normalization", "targets")],
-                   "generate": [("config", "model")]}[task]
-        for keys in needed:
-            functools.reduce(operator.getitem, keys, record)
-    except FileNotFoundError:
-        raise ConfigError(f"{run_dir}: not a run directory (no config.json); train first") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as err:  # incl. JSONDecodeError
-        raise DataFormatError(f"{path}: damaged run record ({err!r}); train again") from None
-    return record
 
 
 def load_model_file(path: str | os.PathLike) -> keras.Model:
@@ -430,7 +393,7 @@ def load_model_file(path: str | os.PathLike) -> keras.Model:
                               f"or was not saved by crturb-keras: train again") from None
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[dict, keras.Model]:
+def load_run(run_dir: str | os.PathLike) -> tuple[RunRecord, keras.Model]:
     """Read a run directory's ``config.json`` and its best model, checked against each other.
 
     Raises
@@ -442,18 +405,17 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, keras.Model]:
         with the task, classes and targets the record names.
     """
     record = read_record(run_dir)
-    task, data = record["config"]["task"], record["data"]
-    if task == "generate":
+    if record.task == "generate":
         raise ConfigError(f"{run_dir}: a generative run; use pipelines.generate (or "
                           f"crturb_keras.generative.load_generator) for it")
     path = Path(run_dir) / "model.keras"
     model = load_model_file(path)
-    outputs = len(data["classes"]) if task == "classify" else len(data["targets"])
-    if model.output_shape[-1] != outputs or model.input_shape[1] != data["tile"]:
+    outputs = len(record.classes) if record.task == "classify" else len(record.targets)
+    if model.output_shape[-1] != outputs or model.input_shape[1] != record.tile:
         raise DataFormatError(
             f"{path}: takes {model.input_shape[1]}-px tiles and gives {model.output_shape[-1]} "
-            f"output(s), but {Path(run_dir) / 'config.json'} records a {task} run on "
-            f"{data['tile']}-px tiles with {outputs} "
-            f"{'classes' if task == 'classify' else 'targets'}; the run directory was changed: "
-            f"train again")
+            f"output(s), but {Path(run_dir) / 'config.json'} records a {record.task} run on "
+            f"{record.tile}-px tiles with {outputs} "
+            f"{'classes' if record.task == 'classify' else 'targets'}; the run directory was "
+            f"changed: train again")
     return record, model

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_memory
-from .data import load_manifest
-from .domain import SAMPLE, outside_training, tile_statistics
-from .errors import ConfigError, CrturbError, DataFormatError
+from ..checks import check_memory
+from ..data import load_manifest
+from ..domain import SAMPLE, outside_training, tile_statistics
+from ..errors import ConfigError, CrturbError, DataFormatError
 from .export import build_serving_model
+from .record import RunRecord
 from .training import load_run
 
 
@@ -87,28 +88,28 @@ def _warn_if_unfit(source: str, shape: tuple[int, ...], tile: int, valid: np.nda
                       UserWarning, stacklevel=3)
 
 
-def trained_smoothing(record: dict) -> float | None:
+def trained_smoothing(record: RunRecord) -> float | None:
     """``smooth_sigma`` (pixels) of the data a run was trained on, or None if its prepared data
     is gone or unreadable."""
     try:
-        return float(load_manifest(record["data"]["path"]).config.smooth_sigma)
-    except (CrturbError, KeyError, TypeError, ValueError):
+        return float(load_manifest(record.data_path).config.smooth_sigma)
+    except CrturbError:
         return None
 
 
-def _domain_check(record: dict, batch: np.ndarray, source: str) -> list[str]:
+def _domain_check(record: RunRecord, batch: np.ndarray, source: str) -> list[str]:
     """Compare the map's tiles, normalised as in training, with the run's training tiles (runs
     recorded before this check have no reference and are not compared)."""
-    reference = record["data"].get("reference_statistics")
+    reference = record.reference_statistics
     if not reference:
         return []
-    norm = record["data"]["normalization"]["input"]
+    norm = record.normalization
     # at most SAMPLE tiles, evenly spaced: the medians need no more, and a large map at half-tile
     # stride has millions
     batch = batch[np.unique(np.linspace(0, len(batch) - 1, min(len(batch), SAMPLE)).astype(int))]
-    x = np.log10(batch.astype(np.float64)) if norm["log10"] else batch.astype(np.float64)
-    if norm["method"] == "standardize":
-        x = (x - norm["mean"]) / norm["std"]
+    x = np.log10(batch.astype(np.float64)) if norm.log10 else batch.astype(np.float64)
+    if norm.method == "standardize":
+        x = (x - norm.mean) / norm.std
     messages = outside_training(tile_statistics(x), reference, source)
     for message in messages:
         warnings.warn(message, stacklevel=3)
@@ -164,7 +165,7 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
     rows, cols = np.shape(image)
     # float64 copies of the map, its tiles (stacked as float64, batched as float32) and, for the
     # U-net, the summed outputs and their weights
-    per_pixel = 40 + 12 * (tile / step) ** 2 + 8 * (len(record["data"]["targets"]) + 2)
+    per_pixel = 40 + 12 * (tile / step) ** 2 + 8 * (len(record.targets) + 2)
     check_memory(int(max(rows, tile) * max(cols, tile) * per_pixel), source,
                  f"scoring a {rows}x{cols} map in {tile}-px tiles at stride {step}")
     data = np.array(image, dtype=np.float64)
@@ -190,20 +191,19 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
         raise DataFormatError(f"{source}: every tile is more than {max_blank:.0%} blank; "
                               f"nothing to score")
     batch = np.stack([filled[r:r + tile, c:c + tile] for r, c in keep])[..., None].astype("float32")
-    log10 = record["data"]["normalization"]["input"]["log10"]
-    outputs = serving.predict(np.log10(batch) if log10 else batch, batch_size=64, verbose=0)
+    outputs = serving.predict(np.log10(batch) if record.normalization.log10 else batch, batch_size=64, verbose=0)
     bad = int(np.sum(~np.isfinite(outputs).reshape(len(outputs), -1).all(axis=1)))
     if bad:
         raise DataFormatError(f"{source}: the model of {run_dir} gave NaN or infinite outputs for "
                               f"{bad} of {len(outputs)} tiles; its record or weights are damaged "
                               f"(train again), or the map is far outside the training data")
-    names = list(record["data"]["classes"])
-    targets = list(record["data"]["targets"])
+    names = record.class_names
+    targets = list(record.targets)
     common = dict(positions=np.array(keep), tile=tile, class_names=names, target_names=targets,
                   blank_fraction=float(np.mean(~np.isfinite(np.asarray(image, float)))),
                   skipped_tiles=len(corners) - len(keep),
                   outside_training=_domain_check(record, batch, source))
-    if record["config"]["task"] == "classify":
+    if record.task == "classify":
         return MapPrediction(task="classify", probabilities=outputs,
                              map_probabilities=outputs.mean(axis=0), fields=None, **common)
     total = np.zeros(filled.shape + (outputs.shape[-1],))
@@ -238,8 +238,8 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
     """
     from astropy.io import fits
 
-    from .io.atomic import atomic_path
-    from .plots import plot_map_prediction, plot_predicted_fields
+    from ..io.atomic import atomic_path
+    from ..plots import plot_map_prediction, plot_predicted_fields
 
     stem = Path(stem)
     if result.task == "classify":
