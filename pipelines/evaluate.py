@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from ._cli import run
@@ -35,45 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def report(run_dir: str | Path, force: bool = False, classifier: str | None = None,
-           n: int = 64, steps: int = 50, guidance: float = 1.0) -> dict:
-    """Evaluate (or read the existing metrics) and print them as tables."""
-    from crturb_keras.runs.evaluation import evaluate
-
-    metrics = evaluate(run_dir, force=force, classifier=classifier, n=n, steps=steps,
-                       guidance=guidance)
-    if metrics["task"] == "generate":
-        from crturb_keras.generative.evaluation import metrics_table
-
-        print(f"{metrics['model']}: {metrics['samples_per_class']} samples per class, "
-              f"{metrics['steps']} DDIM steps, vs test tiles; (real train vs test) in brackets")
-        print("\n".join(metrics_table(metrics)))
-    elif metrics["task"] == "classify":
-        for kind, scores in metrics["kinds"].items():
-            base = scores["baselines"]
-            print(f"test {kind}s (n={scores['n']}): accuracy {scores['accuracy']:.3f}, "
-                  f"macro F1 {scores['macro_f1']:.3f}")
-            print(f"  {'class':<18} {'CNN':>6} {'logistic':>9} {'majority':>9}")
-            for name, value in scores["per_class_accuracy"].items():
-                logistic = base["logistic_image_statistics"]["per_class_accuracy"][name]
-                majority = base["majority_class"]["per_class_accuracy"][name]
-                print(f"  {name:<18} {value:6.3f} {logistic:9.3f} {majority:9.3f}")
-            print(f"  {'all':<18} {scores['accuracy']:6.3f} "
-                  f"{base['logistic_image_statistics']['accuracy']:9.3f} "
-                  f"{base['majority_class']['accuracy']:9.3f}")
-    else:
-        print(f"test {metrics['kind']}s of {', '.join(metrics['classes_used'])}")
-        print(f"  {'target':<26} {'VRMSE':>6} {'SSIM':>6} {'r':>6} {'linear':>7}")
-        for name, scores in metrics["targets"].items():
-            print(f"  {name:<26} {scores['vrmse']:6.3f} {scores['ssim']:6.3f} "
-                  f"{scores['pearson_r']:6.3f} {scores['baselines']['pixel_linear']['vrmse']:7.3f}")
-    print(f"metrics: {Path(run_dir) / 'metrics.json'}; figures: {Path(run_dir) / 'figures'}")
-    return metrics
-
-
 def main(args: argparse.Namespace) -> int:
-    report(args.run_dir, force=args.force, classifier=args.classifier, n=args.n,
-           steps=args.steps, guidance=args.guidance)
+    from crturb_keras.runs.evaluation import evaluate, summary_lines
+
+    metrics = evaluate(args.run_dir, force=args.force, classifier=args.classifier, n=args.n,
+                       steps=args.steps, guidance=args.guidance)
+    print("\n".join(summary_lines(metrics, args.run_dir)))
     return 0
 
 

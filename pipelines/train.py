@@ -66,9 +66,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"run directory: {run_dir} (best epoch {record['best_epoch']} of "
               f"{record['epochs_run']}, val loss {record['best_val_loss']:.4f})")
     if args.evaluate:
-        from .evaluate import report
+        from crturb_keras.runs.evaluation import evaluate, summary_lines
 
-        report(run_dir, classifier=getattr(args, "classifier", None))
+        metrics = evaluate(run_dir, classifier=getattr(args, "classifier", None))
+        print("\n".join(summary_lines(metrics, run_dir)))
     if not generative and args.export:
         from crturb_keras.runs.export import export
 

@@ -79,9 +79,8 @@ def _distributed_environment(args: argparse.Namespace) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from crturb_keras.runs.evaluation import evaluate, summary_lines
     from tuning.workflow import TuneConfig, tune
-
-    from .evaluate import report
 
     _distributed_environment(args)
     config = TuneConfig(data=args.data, out=args.out, task=args.task, kind=args.kind,
@@ -99,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     for name, run_dir in outcome["runs"].items():
         print(f"--- {name} configuration, retrained for up to {args.final_epochs} epochs: "
               f"{run_dir}")
-        report(run_dir)
+        print("\n".join(summary_lines(evaluate(run_dir), run_dir)))
     print(f"SavedModel: {outcome['saved_model']}")
     return 0
 

@@ -4,7 +4,7 @@ per-class spectra, and the blur / flattened-spectrum / projection-depth experime
 from .experiments import blur_experiment, depth_experiment, flatten_experiment
 from .report import interpret
 from .saliency import cascading_randomization, mass_fraction, occlusion_maps, saliency_maps
-from .spectra import class_spectra, ratio_to
+from .class_spectra import class_spectra, ratio_to
 
 __all__ = [
     "blur_experiment",

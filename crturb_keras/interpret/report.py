@@ -27,7 +27,7 @@ from .experiments import (
     _probabilities, blur_experiment, depth_experiment, flatten_experiment, held_out_tiles)
 from .saliency import (
     METHODS, cascading_randomization, occlusion_maps, saliency_maps, sanity_verdict)
-from .spectra import class_spectra, ratio_to
+from .class_spectra import class_spectra, ratio_to
 
 EXPERIMENTS = ("blur", "flatten", "depth")
 

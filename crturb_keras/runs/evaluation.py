@@ -107,3 +107,40 @@ def _evaluate_map(run: Path, model, manifest: Manifest, data: str, config: dict)
         plot_map_panels(test["images"][picks, ..., 0], truth[picks], guess[picks], name,
                         run / "figures" / f"map_{name}.png")
     return out
+
+
+def summary_lines(metrics: dict, run_dir: str | os.PathLike) -> list[str]:
+    """The test metrics of :func:`evaluate` as text tables: per-class accuracy beside the
+    baselines (classifier), VRMSE/SSIM/r per target beside the linear baseline (U-net), or each
+    generative metric beside its real-vs-real reference."""
+    lines = []
+    if metrics["task"] == "generate":
+        from ..generative.evaluation import metrics_table
+
+        lines.append(f"{metrics['model']}: {metrics['samples_per_class']} samples per class, "
+                     f"{metrics['steps']} DDIM steps, vs test tiles; (real train vs test) in "
+                     f"brackets")
+        lines += metrics_table(metrics)
+    elif metrics["task"] == "classify":
+        for kind, scores in metrics["kinds"].items():
+            base = scores["baselines"]
+            lines.append(f"test {kind}s (n={scores['n']}): accuracy {scores['accuracy']:.3f}, "
+                         f"macro F1 {scores['macro_f1']:.3f}")
+            lines.append(f"  {'class':<18} {'CNN':>6} {'logistic':>9} {'majority':>9}")
+            for name, value in scores["per_class_accuracy"].items():
+                logistic = base["logistic_image_statistics"]["per_class_accuracy"][name]
+                majority = base["majority_class"]["per_class_accuracy"][name]
+                lines.append(f"  {name:<18} {value:6.3f} {logistic:9.3f} {majority:9.3f}")
+            lines.append(f"  {'all':<18} {scores['accuracy']:6.3f} "
+                         f"{base['logistic_image_statistics']['accuracy']:9.3f} "
+                         f"{base['majority_class']['accuracy']:9.3f}")
+    else:
+        lines.append(f"test {metrics['kind']}s of {', '.join(metrics['classes_used'])}")
+        lines.append(f"  {'target':<26} {'VRMSE':>6} {'SSIM':>6} {'r':>6} {'linear':>7}")
+        for name, scores in metrics["targets"].items():
+            lines.append(f"  {name:<26} {scores['vrmse']:6.3f} {scores['ssim']:6.3f} "
+                         f"{scores['pearson_r']:6.3f} "
+                         f"{scores['baselines']['pixel_linear']['vrmse']:7.3f}")
+    lines.append(f"metrics: {Path(run_dir) / 'metrics.json'}; figures: "
+                 f"{Path(run_dir) / 'figures'}")
+    return lines
