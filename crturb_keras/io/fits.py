@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 from astropy.io import fits
@@ -362,3 +362,46 @@ def write_fits_map(
     with atomic_path(out) as tmp:
         hdu.writeto(tmp)
     return out
+
+
+def write_fits_fields(
+    fields: Mapping[str, np.ndarray],
+    path: PathLike,
+    header: fits.Header | None = None,
+    comment: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write 2-D maps of one region as image extensions named after each field, every one
+    carrying ``header`` (its WCS included), behind a primary HDU holding ``header`` alone.
+
+    Parameters
+    ----------
+    fields : mapping of str to ndarray of shape (H, W)
+        Field name -> map (NaN allowed for blank pixels).
+    header : astropy.io.fits.Header, optional
+        Header of the input map to carry over (shape cards are rewritten by astropy).
+    comment : str, optional
+        ``COMMENT`` card of each extension (e.g. what produced it).
+    overwrite : bool
+        Replace an existing file; otherwise an existing file is refused.
+    """
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out}: exists; pass --overwrite or another --out")
+    header = header.copy() if header is not None else fits.Header()
+    hdus = [fits.PrimaryHDU(header=header)]
+    for name, data in fields.items():
+        data = np.asarray(data, dtype=np.float32)
+        if data.ndim != 2:
+            raise ConfigError(f"write_fits_fields needs 2-D maps (H, W); {name} has shape "
+                              f"{data.shape}")
+        extension = fits.ImageHDU(data, header=header, name=name)
+        extension.header["FIELD"] = (name, "field name with its case")
+        extension.header["CRTKVER"] = (__version__, "crturb-keras version")
+        if comment:
+            extension.header["COMMENT"] = comment
+        hdus.append(extension)
+    with atomic_path(out) as tmp:
+        fits.HDUList(hdus).writeto(tmp, output_verify="silentfix")
+    return out
+

@@ -236,9 +236,8 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
     ConfigError
         If an output exists and ``overwrite`` is not set.
     """
-    from astropy.io import fits
-
     from ..io.atomic import atomic_path
+    from ..io.fits import write_fits_fields
     from ..plots import plot_map_prediction, plot_predicted_fields
 
     stem = Path(stem)
@@ -260,14 +259,7 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
     figure = target.with_suffix(".png")
     if (target.exists() or figure.exists()) and not overwrite:
         raise ConfigError(f"{target} exists; pass --overwrite or another --out")
-    header = header.copy() if header is not None else fits.Header()
-    hdus = [fits.PrimaryHDU(header=header)]
-    for t, name in enumerate(result.target_names):
-        extension = fits.ImageHDU(result.fields[..., t], header=header, name=name)
-        extension.header["FIELD"] = name
-        extension.header["COMMENT"] = f"predicted by crturb-keras run {run_dir}"
-        hdus.append(extension)
-    with atomic_path(target) as tmp:
-        fits.HDUList(hdus).writeto(tmp, output_verify="silentfix")
+    write_fits_fields({name: result.fields[..., t] for t, name in enumerate(result.target_names)},
+                      target, header, f"predicted by crturb-keras run {run_dir}", overwrite=True)
     plot_predicted_fields(image, result.fields, result.target_names, figure, header)
     return [target, figure]
