@@ -1,7 +1,12 @@
-"""Convert Athena++ ``.athdf`` outputs to FITS cubes (one ImageHDU per field).
+"""Convert Athena++ ``.athdf`` outputs (or any yt dataset) to FITS cubes (one ImageHDU per field).
 
     python -m pipelines.convert IN.athdf OUT.fits [--fields rho,Ec]
     python -m pipelines.convert data/surrogate data/fits          # every .athdf below a folder
+    python -m pipelines.convert --yt [--level 1] [--units cgs] amr.out1.00010.athdf OUT.fits
+
+With ``--yt`` each input is one dataset yt opens (refined Athena++ meshes, FLASH, Enzo, RAMSES,
+...), read on a uniform grid at ``--level`` (default the finest); ``--fields`` then defaults to
+``rho``, and ``--units cgs`` labels the cube in physical units.
 
 Outputs of one cycle written by several output blocks (``run.out1.00010.athdf`` with ``prim``,
 ``run.out2.00010.athdf`` with ``cons``) are merged into one cube ``run.00010.fits``. Existing
@@ -36,7 +41,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--class-name", default=None,
                         help="CRCLASS card; default: the file's surrogate class, if any")
     parser.add_argument("--overwrite", action="store_true", help="replace existing FITS files")
+    parser.add_argument("--yt", action="store_true",
+                        help="read each input through yt (any code yt reads, refined meshes "
+                             "included)")
+    parser.add_argument("--level", type=int, default=None,
+                        help="with --yt: refinement level of the uniform grid (default: finest)")
+    parser.add_argument("--units", choices=("as_read", "cgs"), default="as_read",
+                        help="with --yt: keep yt's units or convert to CGS (default: as_read)")
     return parser
+
+
+def plan_yt(inputs: Sequence[str], out: str) -> list[tuple[list[Path], Path]]:
+    """One job per yt dataset: ``OUT`` itself for one input ending in ``.fits``, else
+    ``OUT/<input name>.fits``."""
+    paths = [Path(i) for i in inputs]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ConfigError(f"{missing[0]}: no such file or folder")
+    out_path = Path(out)
+    if len(paths) == 1 and out_path.suffix.lower() in (".fits", ".fit"):
+        return [([paths[0]], out_path)]
+    if out_path.suffix.lower() in (".fits", ".fit"):
+        raise ConfigError(f"{out_path}: {len(paths)} datasets to convert need an output folder, "
+                          f"not a single .fits file")
+    return [([p], out_path / f"{p.stem}.fits") for p in paths]
 
 
 def plan(inputs: Sequence[str], out: str) -> list[tuple[list[Path], Path]]:
@@ -82,14 +110,24 @@ def main(args: argparse.Namespace) -> int:
     if args.class_name is not None:
         safe_name(args.class_name, "--class-name", error=ConfigError)
     fields = [f.strip() for f in args.fields.split(",")] if args.fields else None
-    jobs = plan(inputs, out)
+    if args.yt:
+        from crturb_keras.io.yt_reader import read_yt
+
+        fields = fields or ["rho"]
+        jobs = plan_yt(inputs, out)
+
+        def read(files: list[Path]):
+            return read_yt(files[0], fields, level=args.level, units=args.units)
+    else:
+        jobs = plan(inputs, out)
+        read = read_athdf
     done = skipped = 0
     partial: list[str] = []
     for files, target in tqdm(jobs, desc="convert", unit="file", file=sys.stderr):
         if target.exists() and not args.overwrite:
             skipped += 1
             continue
-        snapshot = read_athdf(files)
+        snapshot = read(files)
         wanted = fields
         if fields is not None:
             wanted = [f for f in fields if f in snapshot]

@@ -192,3 +192,24 @@ def test_fits_cube_through_yts_fits_frontend(tmp_path):
     read = source.read(["rho"])
     assert read.attributes["yt_fields"] == {"rho": ["fits", "rho"]}
     np.testing.assert_array_equal(read["rho"], cube)
+
+
+def test_convert_writes_a_refined_mesh_through_yt(tmp_path, capsys):
+    """``convert --yt --level L`` writes the uniform grid yt gives at that level as a FITS cube
+    (``--units cgs``: labelled in physical units that astropy parses)."""
+    from astropy import units
+
+    from crturb_keras.io import read_fits_cube
+    from pipelines import convert
+
+    path = write_refined_athdf(tmp_path / "amr.out1.00003.athdf", {"rho": linear})
+    assert convert.cli(["--yt", "--level", "0", str(path), str(tmp_path / "c.fits"), "-q"]) == 0
+    cube = read_fits_cube(tmp_path / "c.fits")
+    np.testing.assert_allclose(cube["rho"], read_yt(path, ["rho"], level=0)["rho"], rtol=1e-6)
+    assert cube["rho"].shape == (16, 16, 16)
+    assert convert.cli(["--yt", "--units", "cgs", str(path), str(tmp_path / "f.fits"), "-q"]) == 0
+    with fits.open(tmp_path / "f.fits") as hdul:
+        assert hdul[1].data.shape == (32, 32, 32)
+        assert units.Unit(hdul[1].header["BUNIT"]) == units.g / units.cm ** 3
+    assert convert.cli(["--yt", str(tmp_path / "absent.athdf"), str(tmp_path / "x.fits")]) == 2
+    assert "no such file" in capsys.readouterr().err
