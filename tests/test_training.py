@@ -259,15 +259,29 @@ def test_exports_load_without_this_package(prepared, classifier_run, unet_run, r
                     expected[3 * i:3 * i + 3, ..., channel], rtol=1e-4)
 
 
-def test_loading_a_run_model_needs_only_import_crturb_keras(classifier_run, tmp_path):
-    """A run's ``model.keras`` (which keeps the package's fused BatchNorm for training) loads
-    with plain ``keras.saving.load_model`` once ``crturb_keras`` is imported after Keras."""
+def test_a_run_model_loads_without_this_package(classifier_run, unet_run, tmp_path):
+    """A run's ``model.keras`` is saved in stock Keras layers (the fused BatchNorm trains, the
+    stock one is saved with its weights), so it loads with plain ``keras.saving.load_model`` in a
+    process that never imports ``crturb_keras`` and gives the run's outputs."""
+    tiles = np.random.default_rng(1).normal(0, 1, (4, 16, 16, 1)).astype("float32")
+    np.save(tmp_path / "t.npy", tiles)
     code = f"""
-        import json, keras, crturb_keras
-        model = keras.saving.load_model({str(classifier_run / 'model.keras')!r})
-        print(json.dumps(type(model.get_layer("block1_bn")).__name__))
+        import json, sys, keras, numpy as np
+        out = {{}}
+        for run in ({str(classifier_run)!r}, {str(unet_run)!r}):
+            model = keras.saving.load_model(run + "/model.keras")
+            out[run] = [type(model.get_layer("down0a_bn" if "unet" in run else "block1_bn"))
+                        .__name__, model.predict(np.load({str(tmp_path / 't.npy')!r}),
+                                                 verbose=0).tolist()]
+        assert "crturb_keras" not in sys.modules
+        print(json.dumps(out))
     """
-    assert run_on_backend("tensorflow", code) == "FusedBatchNorm"
+    loaded = run_on_backend("tensorflow", code)
+    for run in (classifier_run, unet_run):
+        kind, outputs = loaded[str(run)]
+        assert kind == "BatchNormalization"
+        np.testing.assert_allclose(outputs, load_run(run)[1].predict(tiles, verbose=0),
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_predict_map_with_blank_pixels(classifier_run, unet_run):

@@ -12,6 +12,9 @@ each one more pass over the feature maps:
   op with oneDNN) and computes the gradient ``dy * s * (1 + x * (1 - s))`` in one XLA-compiled
   function.
 
+:func:`stock_network` copies a trained network into the Keras originals (same weights), the form
+in which runs save ``model.keras`` and exports are written, so that they load with plain Keras.
+
 Both give the results of the Keras originals to float32 rounding (``tests/test_models.py``):
 ``FusedBatchNorm`` keeps the weights, config, inference path and moving-statistics rule of its
 parent (``moving = moving * momentum + batch * (1 - momentum)`` with the *biased* batch
@@ -27,6 +30,8 @@ import functools
 
 import keras
 from keras import layers, ops
+
+from ..errors import ConfigError
 
 
 @keras.saving.register_keras_serializable(package="crturb")
@@ -103,3 +108,33 @@ def _tf_silu():
         return x * tf.sigmoid(x), lambda upstream: gradient(x, upstream)
 
     return forward
+
+
+def _stock_layer(layer: layers.Layer) -> layers.Layer:
+    """A fresh stock-Keras layer computing what ``layer`` computes (weights copied later)."""
+    config = layer.get_config()
+    if isinstance(layer, FusedBatchNorm):
+        return layers.BatchNormalization.from_config(config)
+    if isinstance(layer, layers.Activation) and layer.activation is silu:
+        return layers.Activation.from_config({**config, "activation": "silu"})
+    return layer.__class__.from_config(config)
+
+
+def stock_network(model: keras.Model) -> keras.Model:
+    """Copy ``model`` with stock Keras layers only and the same weights, uncompiled.
+
+    Raises
+    ------
+    ConfigError
+        If a layer has no stock equivalent (e.g. the periodic padding of the generative models).
+    """
+    copy = keras.models.clone_model(model, clone_function=_stock_layer)
+    custom = sorted({type(layer).__name__ for layer in copy.layers
+                     if not type(layer).__module__.startswith("keras.")})
+    if custom:
+        raise ConfigError(f"{model.name} holds layers with no stock Keras equivalent "
+                          f"({', '.join(custom)}); it cannot be exported portably")
+    copy.set_weights(model.get_weights())
+    # clone_model also compiles the copy like the original (with the package's losses): the
+    # stock form carries the network alone
+    return keras.Model(copy.input, copy.output, name=model.name)

@@ -3,8 +3,8 @@
 Two formats, written side by side into the run directory:
 
 ``serving.keras``
-    The trained network rebuilt from stock Keras layers only (the fused BatchNorm as
-    ``keras.layers.BatchNormalization`` with the same weights, SiLU as ``Activation("silu")``),
+    The trained network in stock Keras layers only (as ``model.keras`` is saved: see
+    :func:`crturb_keras.models.norm.stock_network`),
     between the training standardisation (``keras.layers.Rescaling``) and, for the classifier, a
     softmax; for the U-net, the inverse transform back to physical target units (``Rescaling``
     and ``Activation("exponential")``). It loads with ``keras.saving.load_model`` in a process
@@ -37,40 +37,12 @@ from keras import layers
 
 from ..errors import ConfigError
 from ..io.atomic import atomic_dir, atomic_path
-from ..models.norm import FusedBatchNorm, silu
+from ..models.norm import stock_network
 from .record import RunRecord
 from .training import load_run
 
 _LN10 = math.log(10.0)
 _SIGNATURE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _stock_layer(layer: layers.Layer) -> layers.Layer:
-    """A fresh stock-Keras layer computing what ``layer`` computes (weights copied later)."""
-    config = layer.get_config()
-    if isinstance(layer, FusedBatchNorm):
-        return layers.BatchNormalization.from_config(config)
-    if isinstance(layer, layers.Activation) and layer.activation is silu:
-        return layers.Activation.from_config({**config, "activation": "silu"})
-    return layer.__class__.from_config(config)
-
-
-def stock_network(model: keras.Model) -> keras.Model:
-    """Copy ``model`` with stock Keras layers only and the same weights.
-
-    Raises
-    ------
-    ConfigError
-        If a layer has no stock equivalent (e.g. the periodic padding of the generative models).
-    """
-    copy = keras.models.clone_model(model, clone_function=_stock_layer)
-    custom = sorted({type(layer).__name__ for layer in copy.layers
-                     if not type(layer).__module__.startswith("keras.")})
-    if custom:
-        raise ConfigError(f"{model.name} holds layers with no stock Keras equivalent "
-                          f"({', '.join(custom)}); it cannot be exported portably")
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def build_serving_model(record: RunRecord, model: keras.Model) -> keras.Model:

@@ -37,6 +37,7 @@ from ..domain import reference_statistics
 from ..errors import ConfigError, DataFormatError, DivergenceError
 from ..io.atomic import atomic_dir
 from ..models import MapLoss, build_classifier, build_unet, ssim
+from ..models.norm import stock_network
 from ..plots import plot_learning_curves
 from .record import RunRecord, read_record, write_record
 from .resume import (ResumeCheckpoint, fingerprint, history_rows, read_state, restore,
@@ -337,7 +338,7 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
             rows = history_rows(folder / "history.csv")
             losses = {name: [row[name] for row in rows] for name in ("loss", "val_loss")}
             check_converged(model, losses, "training", config)
-            model.save(tmp / "model.keras")
+            stock_network(model).save(tmp / "model.keras")  # loads without this package
             shutil.copyfile(folder / "history.csv", tmp / "history.csv")
             best = int(np.argmin(losses["val_loss"]))
             used = [c for c, n in manifest.counts["train"][config.kind].items() if n] \
