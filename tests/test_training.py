@@ -190,98 +190,87 @@ def test_unet_evaluation(unet_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run_name", ["cls", "unet"])
-def test_exports_load_without_this_package(prepared, classifier_run, unet_run, run_name,
-                                           tmp_path):
-    """``serving.keras`` loads with ``keras.saving.load_model`` (safe mode) in fresh TensorFlow
-    and JAX processes that never import this package; the SavedModel serves raw density maps
-    larger than a tile with named outputs, each tile as ``serving.keras`` scores it; both apply
-    the training transforms to the trained network (found: ``serving.keras`` needed the
-    package's own layers, and the SavedModel took only the tile size and answered ``output_0``)."""
-    run = prepared / run_name
-    path = export(run)
-    record, model = load_run(run)
-    classify = run_name == "cls"
+def test_run_models_and_exports_load_without_this_package(prepared, classifier_run, unet_run,
+                                                          tmp_path):
+    """Each run's ``model.keras`` and ``serving.keras`` load with ``keras.saving.load_model``
+    (safe mode) in fresh TensorFlow and JAX processes that never import this package (one of
+    each for both runs: process start-up dominates); ``model.keras`` gives the run's outputs;
+    the SavedModel serves raw density maps larger than a tile with named outputs, each tile as
+    ``serving.keras`` scores it; both apply the training transforms to the trained network
+    (found: ``serving.keras`` needed the package's own layers, and the SavedModel took only the
+    tile size and answered ``output_0``)."""
     rng = np.random.default_rng(3)
-    density = np.exp(rng.normal(0, 0.4, (3, 32, 40 if classify else 48, 1))).astype("float32")
-    tiles = np.concatenate([density[:, r:r + 16, c:c + 16] for r in (0, 16) for c in (0, 16)])
-    np.save(tmp_path / "map.npy", density)
-    np.save(tmp_path / "tiles.npy", np.log10(tiles))
+    cases = {"cls": np.exp(rng.normal(0, 0.4, (3, 32, 40, 1))).astype("float32"),
+             "unet": np.exp(rng.normal(0, 0.4, (3, 32, 48, 1))).astype("float32")}
+    tiles = {}
+    for name, density in cases.items():
+        export(prepared / name)
+        tiles[name] = np.concatenate([density[:, r:r + 16, c:c + 16]
+                                      for r in (0, 16) for c in (0, 16)])
+        np.save(tmp_path / f"{name}_map.npy", density)
+        np.save(tmp_path / f"{name}_tiles.npy", np.log10(tiles[name]))
     code = f"""
         import json, sys, keras, numpy as np
-        tiles = np.load({str(tmp_path / 'tiles.npy')!r})
-        serving = keras.saving.load_model({str(run / 'serving.keras')!r})
-        np.save({str(tmp_path)!r} + "/keras_" + keras.backend.backend() + ".npy",
-                serving.predict(tiles, verbose=0))
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-            loaded = tf.saved_model.load({str(path)!r})
-            served = loaded.serve(np.load({str(tmp_path / 'map.npy')!r}))
-            np.savez({str(tmp_path / 'served.npz')!r}, **{{k: v.numpy().astype(str if k ==
-                     "class_names" else "float32") for k, v in served.items()}})
+        root, out, names = {str(prepared)!r}, {str(tmp_path)!r}, {{}}
+        backend = keras.backend.backend()
+        for name in ("cls", "unet"):
+            tiles = np.load(f"{{out}}/{{name}}_tiles.npy")
+            serving = keras.saving.load_model(f"{{root}}/{{name}}/serving.keras")
+            names[name] = serving.input.name
+            np.save(f"{{out}}/{{name}}_keras_{{backend}}.npy", serving.predict(tiles, verbose=0))
+            if backend == "tensorflow":
+                import tensorflow as tf
+                model = keras.saving.load_model(f"{{root}}/{{name}}/model.keras")
+                np.save(f"{{out}}/{{name}}_model.npy", model.predict(tiles, verbose=0))
+                loaded = tf.saved_model.load(f"{{root}}/{{name}}/saved_model")
+                served = loaded.serve(np.load(f"{{out}}/{{name}}_map.npy"))
+                np.savez(f"{{out}}/{{name}}_served.npz", **{{k: v.numpy().astype(
+                    str if k == "class_names" else "float32") for k, v in served.items()}})
         assert "crturb_keras" not in sys.modules
-        print(json.dumps(serving.input.name))
+        print(json.dumps(names))
     """
-    assert run_on_backend("tensorflow", code) == "log10_density"
+    assert run_on_backend("tensorflow", code) == {"cls": "log10_density",
+                                                  "unet": "log10_density"}
     run_on_backend("jax", code)
-    expected = np.load(tmp_path / "keras_tensorflow.npy")
-    np.testing.assert_allclose(np.load(tmp_path / "keras_jax.npy"), expected, rtol=1e-4,
-                               atol=1e-5)
-    served = dict(np.load(tmp_path / "served.npz"))
-    # the stock network is the trained one: the run's model on the standardised tiles
-    norm = record.normalization
-    raw = model.predict((np.log10(tiles) - norm.mean) / norm.std, verbose=0)
     grid = [(r, c) for r in (0, 1) for c in (0, 1)]
-    if classify:
-        np.testing.assert_allclose(expected, keras.ops.convert_to_numpy(
-            keras.ops.softmax(raw)), atol=1e-5)
-        assert served["class_names"].tolist() == record.class_names
-        # a 32x40 map: 2x2 tiles, the 8-px strip on the right not scored
-        assert served["tile_probabilities"].shape == (3, 2, 2, len(record.classes))
-        for i, (r, c) in enumerate(grid):
-            np.testing.assert_allclose(served["tile_probabilities"][:, r, c],
-                                       expected[3 * i:3 * i + 3], atol=1e-5)
-        np.testing.assert_allclose(served["probabilities"],
-                                   served["tile_probabilities"].mean(axis=(1, 2)), atol=1e-6)
-    else:
+    for name in cases:
+        record, model = load_run(prepared / name)
+        expected = np.load(tmp_path / f"{name}_keras_tensorflow.npy")
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}_keras_jax.npy"), expected,
+                                   rtol=1e-4, atol=1e-5)
+        served = dict(np.load(tmp_path / f"{name}_served.npz"))
+        # the stock network is the trained one: the run's model on the standardised tiles
+        norm = record.normalization
+        raw = model.predict((np.log10(tiles[name]) - norm.mean) / norm.std, verbose=0)
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}_model.npy"),
+                                   model.predict(np.log10(tiles[name]), verbose=0),
+                                   rtol=1e-5, atol=1e-5)
+        if name == "cls":
+            np.testing.assert_allclose(expected, keras.ops.convert_to_numpy(
+                keras.ops.softmax(raw)), atol=1e-5)
+            assert served["class_names"].tolist() == record.class_names
+            # a 32x40 map: 2x2 tiles, the 8-px strip on the right not scored
+            assert served["tile_probabilities"].shape == (3, 2, 2, len(record.classes))
+            for i, (r, c) in enumerate(grid):
+                np.testing.assert_allclose(served["tile_probabilities"][:, r, c],
+                                           expected[3 * i:3 * i + 3], atol=1e-5)
+            np.testing.assert_allclose(served["probabilities"],
+                                       served["tile_probabilities"].mean(axis=(1, 2)),
+                                       atol=1e-6)
+            continue
         # every target channel with its own statistics (issue 18: un-standardising all of them
         # with Ec's passed a channel-0-only check)
         targets = record.targets
         assert sorted(served) == sorted(targets) and len(targets) == 2
-        for channel, name in enumerate(targets):
-            stats = record.target_normalization[name]
+        for channel, target in enumerate(targets):
+            stats = record.target_normalization[target]
             np.testing.assert_allclose(expected[..., channel], 10 ** (
                 raw[..., channel] * stats.std + stats.mean), rtol=1e-4)
-            assert served[name].shape == (3, 32, 48, 1)
+            assert served[target].shape == (3, 32, 48, 1)
             for i, (r, c) in enumerate(grid):
                 np.testing.assert_allclose(
-                    served[name][:, 16 * r:16 * r + 16, 16 * c:16 * c + 16, 0],
+                    served[target][:, 16 * r:16 * r + 16, 16 * c:16 * c + 16, 0],
                     expected[3 * i:3 * i + 3, ..., channel], rtol=1e-4)
-
-
-def test_a_run_model_loads_without_this_package(classifier_run, unet_run, tmp_path):
-    """A run's ``model.keras`` is saved in stock Keras layers (the fused BatchNorm trains, the
-    stock one is saved with its weights), so it loads with plain ``keras.saving.load_model`` in a
-    process that never imports ``crturb_keras`` and gives the run's outputs."""
-    tiles = np.random.default_rng(1).normal(0, 1, (4, 16, 16, 1)).astype("float32")
-    np.save(tmp_path / "t.npy", tiles)
-    code = f"""
-        import json, sys, keras, numpy as np
-        out = {{}}
-        for run in ({str(classifier_run)!r}, {str(unet_run)!r}):
-            model = keras.saving.load_model(run + "/model.keras")
-            out[run] = [type(model.get_layer("down0a_bn" if "unet" in run else "block1_bn"))
-                        .__name__, model.predict(np.load({str(tmp_path / 't.npy')!r}),
-                                                 verbose=0).tolist()]
-        assert "crturb_keras" not in sys.modules
-        print(json.dumps(out))
-    """
-    loaded = run_on_backend("tensorflow", code)
-    for run in (classifier_run, unet_run):
-        kind, outputs = loaded[str(run)]
-        assert kind == "BatchNormalization"
-        np.testing.assert_allclose(outputs, load_run(run)[1].predict(tiles, verbose=0),
-                                   rtol=1e-5, atol=1e-5)
 
 
 def test_predict_map_with_blank_pixels(classifier_run, unet_run):
