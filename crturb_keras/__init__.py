@@ -57,9 +57,10 @@ _LAZY = {
 
 
 if "keras" in sys.modules:
-    # Keras is loaded already, so registering the package's layers and losses costs nothing:
-    # then a run's model.keras loads with plain keras.saving.load_model. (Without Keras loaded,
-    # they register on first use of a model name, so that simulating never imports TensorFlow.)
+    # Keras is loaded already, so registering the package's custom models costs nothing: then a
+    # generative run's model.keras loads with plain keras.saving.load_model (classifier and U-net
+    # runs are saved in stock layers and need nothing). Without Keras loaded they register on
+    # first use of a model name, so that simulating never imports TensorFlow.
     importlib.import_module("crturb_keras.models")
 
 

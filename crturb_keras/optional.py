@@ -3,15 +3,10 @@
 The core install reads, simulates and prepares data; TensorFlow (training, ``tf.data``, the
 SavedModel), tf-keras-vis (saliency), keras-tuner (search) and yt (other codes' outputs) come
 with extras, so that the package installs next to other astronomy software without pulling
-them all in.
+them all in. ``pipelines._cli.run`` turns a missing one into one line naming its extra.
 """
 
 from __future__ import annotations
-
-import importlib
-from types import ModuleType
-
-from .errors import ConfigError
 
 #: Top-level module -> (extra that installs it, what needs it).
 EXTRAS: dict[str, tuple[str, str]] = {
@@ -34,13 +29,3 @@ def missing_message(module: str) -> str | None:
     return (f"{purpose} needs the Python module {root!r}, which is not installed; install it "
             f"with pip install 'crturb-keras[{extra}]' (in a checkout: pip install -e "
             f"'.[{extra}]')")
-
-
-def require(module: str) -> ModuleType:
-    """Import an optional module, or raise :class:`ConfigError` naming the extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name is None or err.name.split(".")[0] != module.split(".")[0]:
-            raise
-        raise ConfigError(missing_message(module) or str(err)) from err
