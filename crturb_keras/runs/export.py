@@ -85,7 +85,7 @@ def _write_saved_model(record: RunRecord, serving: keras.Model, path: Path) -> N
     log10 = record.normalization.log10
     channels = int(serving.input_shape[-1])
 
-    def standardized_input(density):
+    def logged(density):
         x = tf.cast(density, tf.float32)
         return tf.math.log(tf.maximum(x, 1e-30)) / _LN10 if log10 else x
 
@@ -94,7 +94,7 @@ def _write_saved_model(record: RunRecord, serving: keras.Model, path: Path) -> N
     def tiles_of(density):
         """``(n, rows * tile + r, cols * tile + c, C)`` -> tiles ``(n * rows * cols, tile, tile,
         C)`` without overlap, and ``(n, rows, cols)``."""
-        x = standardized_input(density)
+        x = logged(density)
         shape = tf.shape(x)
         with tf.control_dependencies([tf.debugging.assert_greater_equal(
                 tf.reduce_min(shape[1:3]), tile,
