@@ -1,13 +1,14 @@
 """Benchmark training throughput of the default classifier (128x128 tiles, batch 64).
 
-    python -m benchmarks.train_throughput [--steps 60] [--repeats 3]
+    python -m benchmarks.train_throughput [--steps 60] [--repeats 3] [--classifier-only]
 
 Two feeds of the same model: ``make_dataset`` streaming prepared float16 shards from disk
 (shuffle + augmentation, as in training), and the same tiles from memory (``model.fit`` on numpy
 arrays), each with ``steps_per_execution`` 1 and 8 (the training default); also classifier
 inference (batch 256) and U-net training (128**2, batch 16) from memory. Images/s are medians
 over repeats of ``steps`` batches after a warm-up; compare with ``benchmarks.torch_reference``
-in the same run (``python -m benchmarks.run``). Writes ``benchmarks/results/train_throughput.json``.
+in the same run (``python -m benchmarks.run``); ``--classifier-only`` skips inference and the U-net
+(the suite's second, kernel-capped pass). Writes ``benchmarks/results/train_throughput.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--classifier-only", action="store_true",
+                        help="measure classifier training only (no inference, no U-net)")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         from crturb_keras.models import MapLoss, build_unet
 
         images = arrays["images"][:1024]
-        for _ in range(args.repeats):
+        for _ in range(0 if args.classifier_only else args.repeats):
             start = time.perf_counter()
             model.predict(images, batch_size=256, verbose=0)
             runs.setdefault("inference", []).append(len(images) / (time.perf_counter() - start))
@@ -100,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         "published_pytorch_images_per_second": [1100, 1550],
     }
     write_result(args.out, result)
-    print(f"train_throughput classifier 128x128 batch 64 ({keras.backend.backend()}, median of "
-          f"{args.repeats}): make_dataset {medians['make_dataset_spe1']:.0f} img/s "
-          f"({medians['make_dataset_spe8']:.0f} with steps_per_execution=8), in-memory "
-          f"{medians['in_memory_spe1']:.0f} ({medians['in_memory_spe8']:.0f}); inference "
-          f"{medians['inference']:.0f} img/s; U-net training (128^2, batch 16) "
-          f"{medians['unet_training']:.0f} img/s")
+    line = (f"train_throughput classifier 128x128 batch 64 ({keras.backend.backend()}, median of "
+            f"{args.repeats}): make_dataset {medians['make_dataset_spe1']:.0f} img/s "
+            f"({medians['make_dataset_spe8']:.0f} with steps_per_execution=8), in-memory "
+            f"{medians['in_memory_spe1']:.0f} ({medians['in_memory_spe8']:.0f})")
+    if not args.classifier_only:
+        line += (f"; inference {medians['inference']:.0f} img/s; U-net training (128^2, batch 16) "
+                 f"{medians['unet_training']:.0f} img/s")
+    print(line)
     return 0
 
 
