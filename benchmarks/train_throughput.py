@@ -7,7 +7,9 @@ Two feeds of the same model: ``make_dataset`` streaming prepared float16 shards 
 arrays), each with ``steps_per_execution`` 1 and 8 (the training default); also classifier
 inference (batch 256) and U-net training (128**2, batch 16) from memory. Images/s are medians
 over repeats of ``steps`` batches after a warm-up; compare with ``benchmarks.torch_reference``
-in the same run (``python -m benchmarks.run``); ``--classifier-only`` skips inference and the U-net
+in the same run (``python -m benchmarks.run``). Inference is timed with ``model.predict`` and with
+``crturb_keras.predict_batches`` (what the package's evaluation and interpretation use);
+``--classifier-only`` skips inference and the U-net
 (the suite's second, kernel-capped pass). Writes ``benchmarks/results/train_throughput.json``.
 """
 
@@ -77,13 +79,18 @@ def main(argv: list[str] | None = None) -> int:
                 runs.setdefault(f"make_dataset_spe{spe}", []).append(rate(model, stream))
                 runs.setdefault(f"in_memory_spe{spe}", []).append(
                     rate(model, (arrays["images"], arrays["labels"])))
-        from crturb_keras.models import MapLoss, build_unet
+        from crturb_keras.models import MapLoss, build_unet, predict_batches
 
         images = arrays["images"][:1024]
         for _ in range(0 if args.classifier_only else args.repeats):
             start = time.perf_counter()
             model.predict(images, batch_size=256, verbose=0)
             runs.setdefault("inference", []).append(len(images) / (time.perf_counter() - start))
+            predict_batches(model, images[:256])  # compiles predict_on_batch for 256
+            start = time.perf_counter()
+            predict_batches(model, images, 256)
+            runs.setdefault("inference_predict_batches", []).append(
+                len(images) / (time.perf_counter() - start))
             unet = build_unet((128, 128, 1), ("Ec",))
             unet.compile(keras.optimizers.AdamW(1e-3), MapLoss(0.5), steps_per_execution=8)
             targets = images[:512] * 0.5
@@ -108,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             f"({medians['make_dataset_spe8']:.0f} with steps_per_execution=8), in-memory "
             f"{medians['in_memory_spe1']:.0f} ({medians['in_memory_spe8']:.0f})")
     if not args.classifier_only:
-        line += (f"; inference {medians['inference']:.0f} img/s; U-net training (128^2, batch 16) "
-                 f"{medians['unet_training']:.0f} img/s")
+        line += (f"; inference {medians['inference']:.0f} img/s with model.predict, "
+                 f"{medians['inference_predict_batches']:.0f} with predict_batches; U-net "
+                 f"training (128^2, batch 16) {medians['unet_training']:.0f} img/s")
     print(line)
     return 0
 

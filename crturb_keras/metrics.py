@@ -252,6 +252,8 @@ def classifier_features(model, images: np.ndarray, batch_size: int = 256) -> np.
     """
     import keras
 
+    from .models.inference import predict_batches
+
     if "logits" not in [layer.name for layer in model.layers]:
         raise ConfigError(f"model {model.name!r} has no layer named 'logits'; classifier_features "
                          f"needs a classifier built like models.build_classifier")
@@ -259,7 +261,7 @@ def classifier_features(model, images: np.ndarray, batch_size: int = 256) -> np.
     if data.ndim == 3:
         data = data[..., None]
     extractor = keras.Model(model.inputs, model.get_layer("logits").input)
-    return np.asarray(extractor.predict(data, batch_size=batch_size, verbose=0))
+    return predict_batches(extractor, data, batch_size)
 
 
 def _standardise(features: np.ndarray, reference: np.ndarray) -> np.ndarray:

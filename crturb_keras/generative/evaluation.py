@@ -24,6 +24,7 @@ from ..data import load_split
 from ..errors import ConfigError
 from ..io.atomic import atomic_path
 from ..metrics import classifier_agreement, classifier_features, generation_metrics
+from ..models.inference import predict_batches
 from ..plots import plot_generated_statistics
 from ..runs.record import RunRecord
 from ..spectra import radial_power_spectrum
@@ -110,7 +111,7 @@ def evaluate_generator(run_dir: str | os.PathLike, classifier_run: str | os.Path
         if classifier is not None:
             names = record.class_names
             if group == "all":
-                predicted = np.argmax(classifier.predict(fake, verbose=0), axis=1)
+                predicted = np.argmax(predict_batches(classifier, fake), axis=1)
                 entry["class_fractions"] = {
                     "generated": {c: float(np.mean(predicted == i)) for i, c in enumerate(names)},
                     "real_test": {c: float(np.mean(test["labels"] == i))
@@ -118,8 +119,8 @@ def evaluate_generator(run_dir: str | os.PathLike, classifier_run: str | os.Path
             else:
                 index = record.classes[group]
                 entry["classifier_agreement"] = {
-                    "generated": classifier_agreement(classifier.predict(fake, verbose=0), index),
-                    "real_vs_real": classifier_agreement(classifier.predict(reference, verbose=0),
+                    "generated": classifier_agreement(predict_batches(classifier, fake), index),
+                    "real_vs_real": classifier_agreement(predict_batches(classifier, reference),
                                                          index)}
         results[group] = entry
         spectra[group] = {label: radial_power_spectrum(images[..., 0])

@@ -23,12 +23,13 @@ from ..data import load_manifest, load_split, prepare, transforms
 from ..data.images import projection_windows, projections, tiles
 from ..data.sources import Source
 from ..data.writer import transform_planes
+from ..models.inference import predict_batches
 from ..runs.evaluation import evaluate
 from ..runs.training import TrainConfig, load_run, train
 
 
 def _probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    logits = model.predict(np.asarray(images, np.float32), batch_size=256, verbose=0)
+    logits = predict_batches(model, np.asarray(images, np.float32))
     return keras.ops.convert_to_numpy(keras.ops.softmax(logits))
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from ..errors import ConfigError
+from ..models.inference import predict_batches
 
 METHODS = ("vanilla", "smoothgrad", "gradcam++", "scorecam")
 
@@ -121,7 +122,7 @@ def occlusion_maps(model: keras.Model, images: np.ndarray, classes: Sequence[int
         return out if out[-1] == size - patch else out + [size - patch]
 
     def probability(batch, cls):
-        logits = model.predict(batch, batch_size=256, verbose=0)
+        logits = predict_batches(model, batch)
         p = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
         return p[np.arange(len(batch)), cls]
 

@@ -20,6 +20,7 @@ from ..baselines import (
 from ..data import Manifest, load_manifest, load_split
 from ..io.atomic import atomic_path
 from ..metrics import classification_metrics, map_metrics, vrmse
+from ..models.inference import predict_batches
 from ..plots import plot_confusion_matrix, plot_map_panels
 from .record import read_record
 from .training import load_run
@@ -63,7 +64,7 @@ def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config
     out: dict[str, Any] = {"task": "classify", "trained_on": config["kind"], "kinds": {}}
     for kind in manifest.counts["test"]:
         test = load_split(data, "test", kind)
-        logits = model.predict(test["images"], batch_size=256, verbose=0)
+        logits = predict_batches(model, test["images"])
         predicted = logits.argmax(axis=1)
         scores = classification_metrics(test["labels"], predicted, names)
         scores["baselines"] = {
@@ -84,7 +85,7 @@ def _evaluate_map(run: Path, model, manifest: Manifest, data: str, config: dict)
     targets = manifest.geometry.targets
     train = load_split(data, "train", kind, targets=True)
     test = load_split(data, "test", kind, targets=True)
-    predicted = model.predict(test["images"], batch_size=64, verbose=0)
+    predicted = predict_batches(model, test["images"], 64)
     linear = pixel_linear_baseline(train["images"], train["targets"])
     classes = {i: n for n, i in manifest.classes.items()}
     out: dict[str, Any] = {"task": "map", "kind": kind,

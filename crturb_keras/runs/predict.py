@@ -21,6 +21,7 @@ from ..checks import check_memory
 from ..data import load_manifest
 from ..domain import SAMPLE, outside_training, tile_statistics
 from ..errors import ConfigError, CrturbError, DataFormatError
+from ..models.inference import predict_batches
 from .export import build_serving_model
 from .record import RunRecord
 from .training import load_run
@@ -191,7 +192,7 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
         raise DataFormatError(f"{source}: every tile is more than {max_blank:.0%} blank; "
                               f"nothing to score")
     batch = np.stack([filled[r:r + tile, c:c + tile] for r, c in keep])[..., None].astype("float32")
-    outputs = serving.predict(np.log10(batch) if record.normalization.log10 else batch, batch_size=64, verbose=0)
+    outputs = predict_batches(serving, np.log10(batch) if record.normalization.log10 else batch, 64)
     bad = int(np.sum(~np.isfinite(outputs).reshape(len(outputs), -1).all(axis=1)))
     if bad:
         raise DataFormatError(f"{source}: the model of {run_dir} gave NaN or infinite outputs for "
