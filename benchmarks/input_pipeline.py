@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                            PrepareConfig(tile=128), progress=False)
         prepare_seconds = time.perf_counter() - start
         prepared = root / "prep"
-        tiles = sum(manifest["counts"]["train"]["slice"].values())
+        tiles = sum(manifest.counts["train"]["slice"].values())
 
         def train(cache=False):
             return make_dataset(prepared, "train", "classify", batch_size=64, cache=cache)

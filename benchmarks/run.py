@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -39,6 +40,22 @@ def _run(module: str, args: list[str], out: Path, cap: str | None = None) -> dic
     result["wall_seconds"] = time.perf_counter() - start
     result["line"] = done.stdout.strip().splitlines()[-1]
     return result
+
+
+def training_ratios(results: dict, caps: list[str]) -> dict[str, float]:
+    """Our training images/s (``make_dataset`` from disk) over PyTorch's, per kind of kernels.
+
+    ``results`` holds ``train_throughput`` / ``torch_reference`` (native) and
+    ``train_throughput_<cap>`` / ``torch_reference_<cap>`` per cap; a kind with a failed or
+    missing benchmark has no ratio.
+    """
+    ratios = {}
+    for kind, suffix in [("native", "")] + [(cap, f"_{cap}") for cap in caps]:
+        train = results.get(f"train_throughput{suffix}", {}).get("images_per_second", {})
+        torch_rate = results.get(f"torch_reference{suffix}", {}).get("images_per_second")
+        if train and torch_rate:
+            ratios[kind] = train["make_dataset_from_disk"] / torch_rate
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", flush=True)
         results[name] = _run(module, extra, out / f"{name}.json")
         print("  " + results[name].get("line", f"error: {results[name].get('error')}"), flush=True)
-    passes = {"native": None, **{cap: cap for cap in args.isa_caps}}
     for cap in args.isa_caps:
         for name, module, extra in (("train_throughput", "benchmarks.train_throughput",
                                      repeats + steps + ["--classifier-only"]),
@@ -85,18 +101,13 @@ def main(argv: list[str] | None = None) -> int:
             results[key] = _run(module, extra, out / f"{key}.json", cap)
             print("  " + results[key].get("line", f"error: {results[key].get('error')}"),
                   flush=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the backend's name only, no banners
     import keras
 
     summary = {"machine": machine(), "python": platform.python_version(),
                "keras_backend": keras.backend.backend(), "quick": args.quick,
                "results": results}
-    ratios = {}
-    for kind, cap in passes.items():
-        suffix = f"_{cap}" if cap else ""
-        train = results.get(f"train_throughput{suffix}", {}).get("images_per_second", {})
-        torch_rate = results.get(f"torch_reference{suffix}", {}).get("images_per_second")
-        if train and torch_rate:
-            ratios[kind] = train["make_dataset_from_disk"] / torch_rate
+    ratios = training_ratios(results, args.isa_caps)
     summary["training_ratios"] = ratios
     if "native" in ratios:
         summary["ratio_train_to_torch"] = ratios["native"]

@@ -81,7 +81,7 @@ def prepare(
     config: PrepareConfig = PrepareConfig(),
     progress: bool = True,
     workers: int = 0,
-) -> dict[str, Any]:
+) -> Manifest:
     """Cut, split, transform and store images from simulation snapshots.
 
     Sources are read twice, one at a time per process: a first pass measures the
@@ -108,7 +108,7 @@ def prepare(
 
     Returns
     -------
-    dict
+    Manifest
         The manifest (also written to ``out_dir/manifest.json``).
 
     Raises

@@ -1,0 +1,57 @@
+"""The benchmarks still run against the current API and report what the README quotes.
+
+Speed is never asserted here (benchmarks are measured, not tested); these catch a benchmark
+broken by a library change, which the suite would otherwise report only as an error line.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.run import training_ratios
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(module: str, *args: str, out: Path, cap: str | None = None) -> dict:
+    from benchmarks._report import capped_env
+
+    done = subprocess.run([sys.executable, "-m", module, *args, "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(capped_env(cap), TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip(), "a benchmark prints one line of numbers"
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_input_pipeline_and_profiles_run(tmp_path):
+    pipeline = _run("benchmarks.input_pipeline", "--snapshots", "1", "--repeats", "1",
+                    out=tmp_path / "pipeline.json")
+    assert pipeline["train_tiles"] > 0
+    assert all(rate > 0 for rate in pipeline["images_per_second"].values())
+    profile = _run("benchmarks.op_profile", "--steps", "2", "--isa-cap", "AVX2",
+                   out=tmp_path / "profile.json")
+    assert profile["isa_cap"] == "AVX2" and "kernels capped: oneDNN AVX2" in profile["where"]
+    for framework in ("tensorflow", "torch"):
+        times = profile["profiles"][framework]["ms_per_step"]
+        assert times["conv_forward"] > 0 and times["batchnorm_forward"] > 0
+        assert profile["profiles"][framework]["wall_ms_per_step"] > 0
+    torch = _run("benchmarks.torch_reference", "--steps", "2", "--repeats", "1",
+                 out=tmp_path / "torch.json", cap="AVX2")
+    assert torch["machine"]["kernel_caps"] == {"oneDNN": "AVX2", "XLA": "AVX2", "ATen": "avx2"}
+    assert torch["images_per_second"] > 0
+
+
+def test_training_ratio_per_kind_of_kernels():
+    results = {"train_throughput": {"images_per_second": {"make_dataset_from_disk": 300.0}},
+               "torch_reference": {"images_per_second": 200.0},
+               "train_throughput_AVX2": {"images_per_second": {"make_dataset_from_disk": 100.0}},
+               "torch_reference_AVX2": {"error": "failed"}}
+    assert training_ratios(results, []) == {"native": 1.5}
+    assert training_ratios(results, ["AVX2"]) == {"native": 1.5}  # no ratio from a failure
+    results["torch_reference_AVX2"] = {"images_per_second": 125.0}
+    assert training_ratios(results, ["AVX2"]) == {"native": 1.5, "AVX2": 0.8}
