@@ -62,6 +62,38 @@ def test_ssim_and_map_loss():
     assert float(MapLoss(alpha=0.0)(a, noisy)) == pytest.approx(mse, rel=1e-5)
 
 
+def _ssim_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SSIM of Wang et al. (2004) written directly: 7x7 Gaussian window (sigma 1.5) applied in
+    2-D with scipy, 'valid' borders, constants from each true image's range."""
+    from scipy.signal import correlate
+
+    x = np.arange(7) - 3.0
+    window = np.exp(-0.5 * (x[:, None] ** 2 + x[None, :] ** 2) / 1.5 ** 2)
+    window /= window.sum()
+    out = []
+    for t, p in zip(a.astype(np.float64), b.astype(np.float64)):
+        span = max(t.max() - t.min(), 1e-6)
+        c1, c2 = (0.01 * span) ** 2, (0.03 * span) ** 2
+        values = []
+        for ch in range(t.shape[-1]):
+            blur = lambda z: correlate(z, window, mode="valid")  # noqa: E731
+            x_, y_ = t[..., ch], p[..., ch]
+            mx, my = blur(x_), blur(y_)
+            vx, vy, cov = blur(x_ * x_) - mx ** 2, blur(y_ * y_) - my ** 2, blur(x_ * y_) - mx * my
+            values.append(((2 * mx * my + c1) * (2 * cov + c2))
+                          / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2)))
+        out.append(np.mean(values))
+    return np.array(out)
+
+
+def test_ssim_matches_the_direct_definition():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 20, 24, 2)).astype("float32")
+    b = (0.7 * a + 0.5 * rng.standard_normal(a.shape)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ssim(a, b)), _ssim_reference(a, b),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_models_save_and_reload(tmp_path):
     model = build_unet((16, 16, 1), ("Ec",), depth=2, base_filters=4)
     model.compile("adam", MapLoss(0.3), metrics=[ssim])
