@@ -116,3 +116,26 @@ def test_training_stream_is_augmented_by_symmetries_of_stored_tiles(prepared):
         assert any(found)
         identity += tile.tobytes() in known
     assert identity < 0.5 * len(x)
+
+
+def test_array_dataset_batches_shuffles_per_epoch_and_skips_the_autotuner():
+    from crturb_keras.data.pipeline import array_dataset
+
+    x = np.arange(10, dtype=np.float32)[:, None]
+    labels = np.arange(10, dtype=np.int32)
+    plain = array_dataset(((x, labels),), batch_size=4)
+    batches = [b for (b,) in plain]
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), labels)
+    assert plain.options().autotune.enabled is False
+
+    def epochs(seed):
+        data = array_dataset((x, labels), batch_size=10, shuffle=True, seed=seed)
+        return [next(iter(data))[1].numpy() for _ in range(2)]
+
+    first, second = epochs(3)
+    assert sorted(first) == list(range(10)) and not np.array_equal(first, second)
+    np.testing.assert_array_equal(epochs(3)[0], first)        # same seed, same order
+    assert not np.array_equal(epochs(4)[0], first)
+    with pytest.raises(ConfigError, match="batch_size"):
+        array_dataset(x, batch_size=0)

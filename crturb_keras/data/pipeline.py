@@ -191,14 +191,36 @@ def make_dataset(
 
     data = tf.data.Dataset.zip((tf.data.Dataset.random(seed=seed), data))
     data = data.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # Autotuning off: deleting an iterator (every fit, epoch and evaluation makes one) joins
-    # tf.data's autotuner thread, which intermittently sleeps through the cancellation until its
-    # next tick (10 ms doubling to 60 s), blocking the caller, GIL held, for up to one period:
-    # what made benchmark fits "pin" at 750/1,000/1,500 img/s. The AUTOTUNE arguments above still
-    # run in parallel without it, as fast on CPU.
+    return _without_autotuning(data.prefetch(tf.data.AUTOTUNE))
+
+
+def array_dataset(arrays, batch_size: int, shuffle: bool = False, seed: int = 0,
+                  drop_remainder: bool = False) -> tf.data.Dataset:
+    """Batches of in-memory arrays (any nesting, e.g. ``((latents, labels),)``) for ``fit``.
+
+    What ``model.fit(arrays, batch_size=...)`` builds, minus tf.data's autotuner (see
+    :func:`_without_autotuning`); with ``shuffle``, a fresh seeded order every epoch.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    data = tf.data.Dataset.from_tensor_slices(arrays)
+    if shuffle:
+        data = data.shuffle(int(data.cardinality()), seed=seed, reshuffle_each_iteration=True)
+    return _without_autotuning(data.batch(batch_size, drop_remainder=drop_remainder).prefetch(2))
+
+
+def _without_autotuning(data: tf.data.Dataset) -> tf.data.Dataset:
+    """``data`` with tf.data's autotuner off.
+
+    Deleting an iterator (every fit, epoch and evaluation makes one) joins the autotuner's
+    thread, which intermittently sleeps through the cancellation until its next tick (10 ms
+    doubling to 60 s), blocking the caller, GIL held, for up to one period: what made benchmark
+    fits "pin" at 750/1,000/1,500 img/s. ``AUTOTUNE`` parallelism arguments still run in
+    parallel without it, as fast on CPU.
+    """
     options = tf.data.Options()
     options.autotune.enabled = False
-    return data.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return data.with_options(options)
 
 
 def symmetry(images: np.ndarray, choice: int) -> np.ndarray:

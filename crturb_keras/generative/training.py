@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from ..checks import check_finite, safe_name
-from ..data.pipeline import make_dataset, symmetry
+from ..data.pipeline import array_dataset, make_dataset, symmetry
 from ..data import load_split
 from ..errors import ConfigError
 from ..io.atomic import atomic_dir
@@ -334,10 +334,11 @@ def train_generator(config: GenerateConfig, verbose: int = 2) -> Path:
         callbacks = [keras.callbacks.CSVLogger(str(tmp / "history.csv")),
                      keras.callbacks.TerminateOnNaN()]
         if config.model == "ldm":
-            history = diffusion.fit((latents, latent_labels),
-                                    validation_data=((val_latents, val_labels),),
-                                    batch_size=config.batch_size, epochs=config.epochs,
-                                    callbacks=callbacks, verbose=verbose, shuffle=True)
+            history = diffusion.fit(
+                array_dataset(((latents, latent_labels),), config.batch_size, shuffle=True,
+                              seed=config.seed),
+                validation_data=array_dataset(((val_latents, val_labels),), config.batch_size),
+                epochs=config.epochs, callbacks=callbacks, verbose=verbose)
         else:
             train_data, val_data = _datasets(config, classes,
                                              "x_label" if config.conditional else "x")
