@@ -3,9 +3,9 @@
     python -m benchmarks.train_throughput [--steps 60] [--repeats 3] [--classifier-only]
 
 Two feeds of the same model: ``make_dataset`` streaming prepared float16 shards from disk
-(shuffle + augmentation, as in training), and the same tiles from memory (``model.fit`` on numpy
-arrays), each with ``steps_per_execution`` 1 and 8 (the training default); also classifier
-inference (batch 256) and U-net training (128**2, batch 16) from memory. Images/s are medians
+(shuffle + augmentation, as in training), and the same tiles from memory as float32
+(``array_dataset``: shuffled, not augmented; an upper bound with no input work), each with ``steps_per_execution`` 1 and 8 (the training default); also classifier
+inference (batch 256) and U-net training (128**2, batch 16) from memory (``array_dataset``). Images/s are medians
 over repeats of ``steps`` batches after a warm-up; compare with ``benchmarks.torch_reference``
 in the same run (``python -m benchmarks.run``). Inference is timed with ``model.predict`` and with
 ``crturb_keras.predict_batches`` (what the package's evaluation and interpretation use);
@@ -37,26 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    import numpy as np
 
     from crturb_keras.data import discover_sources, make_dataset, prepare
+    from crturb_keras.data.pipeline import array_dataset
     from crturb_keras.data import PrepareConfig, load_manifest, load_split
     from crturb_keras.simulate import SurrogateConfig, simulate
     from crturb_keras.runs.training import TrainConfig, build_model
 
     def rate(model, data):
-        """Images/s of ``args.steps`` batches (a repeating dataset, or numpy arrays cycled)."""
-        if isinstance(data, tuple):
-            images, labels = data
-            take = np.arange(64 * args.steps) % len(images)
-            fit = dict(x=images[take], y=labels[take], batch_size=64, shuffle=False)
-        else:
-            fit = dict(x=data, steps_per_epoch=args.steps)
-        warm = dict(fit, steps_per_epoch=8) if "steps_per_epoch" in fit else \
-            dict(fit, x=fit["x"][:512], y=fit["y"][:512])
-        model.fit(epochs=1, verbose=0, **warm)
+        """Images/s of ``args.steps`` batches of a repeating dataset, after 8 warm-up batches."""
+        model.fit(data, steps_per_epoch=8, epochs=1, verbose=0)
         start = time.perf_counter()
-        model.fit(epochs=1, verbose=0, **fit)
+        model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
         return 64 * args.steps / (time.perf_counter() - start)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,14 +63,15 @@ def main(argv: list[str] | None = None) -> int:
             keras.mixed_precision.set_dtype_policy("mixed_float16")
         stream = make_dataset(root / "prep", "train", "classify", batch_size=64, repeat=True)
         arrays = load_split(root / "prep", "train")
+        memory = array_dataset((arrays["images"].astype("float32"), arrays["labels"]),
+                               batch_size=64, shuffle=True).repeat()
         runs: dict[str, list[float]] = {}
         for _ in range(args.repeats):
             for spe in (1, 8):
                 model = build_model(TrainConfig(data=str(root / "prep"),
                                                 steps_per_execution=spe), manifest)
                 runs.setdefault(f"make_dataset_spe{spe}", []).append(rate(model, stream))
-                runs.setdefault(f"in_memory_spe{spe}", []).append(
-                    rate(model, (arrays["images"], arrays["labels"])))
+                runs.setdefault(f"in_memory_spe{spe}", []).append(rate(model, memory))
         from crturb_keras.models import MapLoss, build_unet, predict_batches
 
         images = arrays["images"][:1024]
@@ -93,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                 len(images) / (time.perf_counter() - start))
             unet = build_unet((128, 128, 1), ("Ec",))
             unet.compile(keras.optimizers.AdamW(1e-3), MapLoss(0.5), steps_per_execution=8)
-            targets = images[:512] * 0.5
-            unet.fit(images[:64], targets[:64], batch_size=16, verbose=0)
+            tiles = images[:512].astype("float32")
+            maps = array_dataset((tiles, tiles * 0.5), batch_size=16)
+            unet.fit(maps.take(8), verbose=0)
             start = time.perf_counter()
-            unet.fit(images[:512], targets, batch_size=16, verbose=0)
+            unet.fit(maps, verbose=0)
             runs.setdefault("unet_training", []).append(512 / (time.perf_counter() - start))
     medians = {name: statistics.median(values) for name, values in runs.items()}
     result = {
@@ -105,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats, "backend": keras.backend.backend(), "gpu": gpu,
         "mixed_precision": gpu, "jit_compile": gpu,
         "images_per_second": {"make_dataset_from_disk": medians["make_dataset_spe8"],
-                              "numpy_in_memory": medians["in_memory_spe8"], **medians},
+                              "in_memory": medians["in_memory_spe8"], **medians},
         "runs": runs,
         "published_pytorch_images_per_second": [1100, 1550],
     }

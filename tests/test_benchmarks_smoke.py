@@ -47,11 +47,10 @@ def test_input_pipeline_and_profiles_run(tmp_path):
 
 
 def test_training_ratio_per_kind_of_kernels():
-    results = {"train_throughput": {"images_per_second": {"make_dataset_from_disk": 300.0}},
-               "torch_reference": {"images_per_second": 200.0},
-               "train_throughput_AVX2": {"images_per_second": {"make_dataset_from_disk": 100.0}},
-               "torch_reference_AVX2": {"error": "failed"}}
-    assert training_ratios(results, []) == {"native": 1.5}
-    assert training_ratios(results, ["AVX2"]) == {"native": 1.5}  # no ratio from a failure
-    results["torch_reference_AVX2"] = {"images_per_second": 125.0}
-    assert training_ratios(results, ["AVX2"]) == {"native": 1.5, "AVX2": 0.8}
+    pairs = {"native": {"images_per_second": {"from_disk": 300.0, "in_memory": 400.0,
+                                              "torch": 200.0}},
+             "AVX2": {"error": "benchmarks.torch_reference: failed"}}
+    assert training_ratios(pairs) == {"native": {"from_disk": 1.5, "in_memory": 2.0}}
+    pairs["AVX2"] = {"images_per_second": {"from_disk": 100.0, "in_memory": 150.0,
+                                           "torch": 125.0}}
+    assert training_ratios(pairs)["AVX2"] == {"from_disk": 0.8, "in_memory": 1.2}
