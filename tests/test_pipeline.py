@@ -139,3 +139,27 @@ def test_array_dataset_batches_shuffles_per_epoch_and_skips_the_autotuner():
     assert not np.array_equal(epochs(4)[0], first)
     with pytest.raises(ConfigError, match="batch_size"):
         array_dataset(x, batch_size=0)
+
+
+def test_every_epoch_reads_each_tile_once_in_a_new_order(prepared):
+    """Each pass (a new iterator, or a repetition) is a fresh, seeded permutation of all tiles.
+    Mutations caught: one order for every epoch (the per-pass key ignored), tiles dropped or
+    repeated by the windowed gather."""
+    manifest = load_manifest(prepared)
+    total = sum(manifest.counts["train"]["slice"].values())
+
+    def tiles(dataset, n_batches):
+        batches = list(dataset.take(n_batches))
+        return np.concatenate([x.numpy() for x, _ in batches])
+
+    data = make_dataset(prepared, "train", "classify", batch_size=total, augment=False)
+    first, second = tiles(data, 1), tiles(data, 1)
+    key = lambda images: sorted(t.tobytes() for t in images)  # noqa: E731
+    assert len(first) == total and key(first) == key(second)   # the same tiles, once each
+    assert not np.array_equal(first, second)                    # in a new order
+    again = make_dataset(prepared, "train", "classify", batch_size=total, augment=False)
+    np.testing.assert_array_equal(tiles(again, 1), first)       # same seed, same first epoch
+    repeated = tiles(make_dataset(prepared, "train", "classify", batch_size=total,
+                                  augment=False, repeat=True), 2)
+    np.testing.assert_array_equal(repeated[:total], first)
+    assert key(repeated[total:]) == key(first) and not np.array_equal(repeated[total:], first)
