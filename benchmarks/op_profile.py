@@ -5,12 +5,11 @@
 Profiles ``steps`` training steps of the default classifier (128x128, batch 64, Adam, tiles from
 memory, ``steps_per_execution=8``) with TensorFlow's profiler, and of the published network
 rebuilt in PyTorch (``benchmarks.torch_reference``) with ``torch.profiler``, each in its own
-process, and sums kernel time per step by category: convolution forward, backward to the input,
-backward to the weights, BatchNorm forward and backward, SiLU forward and backward, optimizer,
-the rest. ``--isa-cap AVX2`` caps every kernel library (``_report.ISA_CAPS``) to see the kernels
-an AVX2-only CPU gets. Kernel times are CPU time summed over threads, so with two cores they can
-add up to more than the wall time per step, which is given too. PyTorch computes a convolution's
-two gradients in one call: its ``conv_backward_input`` holds both. Writes
+process, and sums kernel time per step by category: convolution forward and backward (both
+gradients), BatchNorm forward and backward, SiLU forward and backward, optimizer, the rest.
+``--isa-cap AVX2`` caps every kernel library (``_report.ISA_CAPS``) to see the kernels an
+AVX2-only CPU gets. Kernel times are CPU time summed over threads, so with two cores they can
+add up to more than the wall time per step, which is given too. Writes
 ``benchmarks/results/op_profile.json``.
 """
 
@@ -27,17 +26,17 @@ from pathlib import Path
 
 from ._report import ISA_CAPS, capped_env, describe, kernel_caps, machine, write_result
 
-CATEGORIES = ("conv_forward", "conv_backward_input", "conv_backward_filter", "batchnorm_forward",
-              "batchnorm_backward", "silu_forward", "silu_backward", "optimizer", "other")
+CATEGORIES = ("conv_forward", "conv_backward", "batchnorm_forward", "batchnorm_backward",
+              "silu_forward", "silu_backward", "optimizer", "other")
 
 # TensorFlow op types (after oneDNN's rewrite, "_MklNative..." prefixes stripped) -> category
-_TF_TYPES = {"Conv2D": "conv_forward", "Conv2DBackpropInput": "conv_backward_input",
-             "Conv2DBackpropFilter": "conv_backward_filter",
+_TF_TYPES = {"Conv2D": "conv_forward", "Conv2DBackpropInput": "conv_backward",
+             "Conv2DBackpropFilter": "conv_backward",
              "FusedBatchNormV3": "batchnorm_forward", "FusedBatchNormGradV3": "batchnorm_backward",
              "Swish": "silu_forward", "Sigmoid": "silu_forward"}
 # PyTorch operators -> category; an operator inside another takes its ancestor's category
 _TORCH_OPS = {"aten::mkldnn_convolution": "conv_forward",
-              "aten::convolution_backward": "conv_backward_input",
+              "aten::convolution_backward": "conv_backward",
               "aten::native_batch_norm": "batchnorm_forward",
               "aten::native_batch_norm_backward": "batchnorm_backward",
               "aten::silu": "silu_forward", "aten::silu_backward": "silu_backward"}
