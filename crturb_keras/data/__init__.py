@@ -1,7 +1,8 @@
 """Data preparation: buffered splits, images, transforms, prepared datasets, tf.data pipelines.
 
-``make_dataset`` lives in :mod:`crturb_keras.data.pipeline` (it imports TensorFlow); it is
-re-exported here lazily so that preparing data never pays for importing TensorFlow.
+``make_dataset`` and ``array_dataset`` live in :mod:`crturb_keras.data.pipeline` (it imports
+TensorFlow); they are re-exported here lazily so that preparing data never pays for importing
+TensorFlow.
 """
 
 from .sources import Source, discover_sources
@@ -12,6 +13,7 @@ from .writer import prepare
 
 __all__ = [
     "SPLITS",
+    "array_dataset",
     "PrepareConfig",
     "Region",
     "Source",
@@ -29,8 +31,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "make_dataset":
-        from .pipeline import make_dataset
+    if name in ("make_dataset", "array_dataset"):
+        from . import pipeline
 
-        return make_dataset
+        return getattr(pipeline, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
