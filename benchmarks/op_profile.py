@@ -110,20 +110,9 @@ def profile_torch(steps: int) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from .torch_reference import build
+    from .torch_reference import training_step
 
-    torch.manual_seed(0)
-    model = build()
-    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    x, y = torch.randn(512, 1, 128, 128), torch.randint(0, 5, (512,))
-
-    def step(i):
-        part = slice((i % 8) * 64, (i % 8 + 1) * 64)
-        optimizer.zero_grad()
-        loss_fn(model(x[part]), y[part]).backward()
-        optimizer.step()
-
+    step = training_step()
     for i in range(8):
         step(i)
     start = time.perf_counter()

@@ -32,8 +32,9 @@ def build(n_classes: int = 5):
     return nn.Sequential(*layers)
 
 
-def measure(steps: int, batch: int = 64, size: int = 128) -> float:
-    """Training images/s over ``steps`` steps after 5 warm-up steps."""
+def training_step(batch: int = 64, size: int = 128):
+    """``step(i)``: one Adam step of the reference network on batch ``i % 8`` of 8 random
+    batches held in memory (seeded), as our benchmarks' in-memory feed."""
     import torch
 
     torch.manual_seed(0)
@@ -44,13 +45,18 @@ def measure(steps: int, batch: int = 64, size: int = 128) -> float:
     y = torch.randint(0, 5, (batch * 8,))
     model.train()
 
-    def step(i):
+    def step(i: int) -> None:
         part = slice((i % 8) * batch, (i % 8 + 1) * batch)
         optimizer.zero_grad()
-        loss = loss_fn(model(x[part]), y[part])
-        loss.backward()
+        loss_fn(model(x[part]), y[part]).backward()
         optimizer.step()
 
+    return step
+
+
+def measure(steps: int, batch: int = 64, size: int = 128) -> float:
+    """Training images/s over ``steps`` steps after 5 warm-up steps."""
+    step = training_step(batch, size)
     for i in range(5):
         step(i)
     start = time.perf_counter()
