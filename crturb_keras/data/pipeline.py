@@ -130,9 +130,8 @@ def make_dataset(
     n_classes = len(manifest.classes)
     root = Path(prepared_dir)
     stems = [str(root / s["stem"]) for s in shards]
-    total = sum(s["count"] for s in shards)
-
     counts = [int(s["count"]) for s in shards]
+    total = sum(counts)
     batches = total // batch_size if drop_remainder else -(-total // batch_size)
     if batches == 0:
         raise ConfigError(f"{prepared_dir}: the {split} split holds {total} tiles, fewer than "
