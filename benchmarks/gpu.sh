@@ -13,4 +13,4 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 export TF_CPP_MIN_LOG_LEVEL=2
 timeout 150 .venv-gpu/bin/python -m benchmarks.mhd --resolutions 64,128,256 --steps 200 --min-steps 20 --out "${OUT:-benchmarks/results/gpu}/mhd_gpu.json"
 timeout 150 .venv-gpu/bin/python -m benchmarks.mhd --preset CR_Diff_Fiducial --resolutions 64,128,256 --steps 200 --min-steps 20 --out "${OUT:-benchmarks/results/gpu}/mhd_cr_gpu.json"
-timeout 400 .venv-gpu/bin/python -m benchmarks.run --quick --out "${OUT:-benchmarks/results/gpu}"
+timeout 400 .venv-gpu/bin/python -m benchmarks.run --quick --isa-caps --out "${OUT:-benchmarks/results/gpu}"
