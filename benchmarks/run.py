@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         "input_pipeline": ("benchmarks.input_pipeline",
                            repeats + ["--snapshots", "2" if args.quick else "8"]),
         "train_throughput": ("benchmarks.train_throughput", repeats + steps),
-        "torch_reference": ("benchmarks.torch_reference", repeats + steps),
         "generate": ("benchmarks.generate",
                      repeats + (["--sizes", "64", "--n", "4"] if args.quick else [])),
     }

@@ -4,13 +4,14 @@
 
 Two feeds of the same model: ``make_dataset`` streaming prepared float16 shards from disk
 (shuffle + augmentation, as in training), and the same tiles from memory as float32
-(``array_dataset``: shuffled, not augmented; an upper bound with no input work), each with ``steps_per_execution`` 1 and 8 (the training default); also classifier
-inference (batch 256) and U-net training (128**2, batch 16) from memory (``array_dataset``). Images/s are medians
-over repeats of ``steps`` batches after a warm-up; compare with ``benchmarks.torch_reference``
-in the same run (``python -m benchmarks.run``). Inference is timed with ``model.predict`` and with
-``crturb_keras.predict_batches`` (what the package's evaluation and interpretation use);
-``--classifier-only`` skips inference and the U-net
-(the suite's second, kernel-capped pass). Writes ``benchmarks/results/train_throughput.json``.
+(``array_dataset``: shuffled, not augmented; an upper bound with no input work), each with
+``steps_per_execution`` 1 and 8 (the training default); also classifier inference (batch 256)
+and U-net training (128**2, batch 16) from memory (``array_dataset``). Images/s are medians over
+repeats of ``steps`` batches after a warm-up. Inference is timed with ``model.predict`` and with
+``crturb_keras.predict_batches`` (what the package's evaluation and interpretation use).
+``--classifier-only`` skips inference and the U-net: ``python -m benchmarks.run`` alternates it
+with ``benchmarks.torch_reference`` for the training ratio. Writes
+``benchmarks/results/train_throughput.json``.
 """
 
 from __future__ import annotations

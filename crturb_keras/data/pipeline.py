@@ -138,7 +138,7 @@ def make_dataset(
                           f"one batch of {batch_size} with drop_remainder")
     rotate = geometry.rotations_allowed
     roll = geometry.periodic_tiles
-    storage = np.dtype(manifest.config.dtype)
+    storage = tf.as_dtype(manifest.config.dtype)
     loaded = _ShardCache(stems, with_targets, None if cache else 2 * WINDOW)
 
     @functools.lru_cache(maxsize=2)
@@ -158,7 +158,7 @@ def make_dataset(
         labels = np.array([arrays[int(k)][1][r] for k, r in zip(shard_ids, rows)], np.int32)
         return (out[0], labels) + ((out[1],) if with_targets else ())
 
-    out_types = [tf.as_dtype(storage), tf.int32] + ([tf.as_dtype(storage)] if with_targets else [])
+    out_types = [storage, tf.int32] + ([storage] if with_targets else [])
 
     def read_batch(key, index):
         arrays = tf.numpy_function(gather, [key, index], out_types, stateful=False)
