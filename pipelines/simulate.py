@@ -3,6 +3,12 @@
     python -m pipelines.simulate --out data/mhd --resolution 32
     python -m pipelines.simulate --classes MHD,CR_Streaming --beta 1 --vmax 20
     python -m pipelines.simulate --solver surrogate --out data/surrogate --resolution 64
+    python -m pipelines.simulate --athinput athinput.turb --out runs/turb
+
+``--athinput FILE`` runs the driven-turbulence problem an Athena++ input file describes (mesh,
+EOS, ``<turbulence>``, ``<problem>``, ``<cr>``, output dt, tlim; see
+``crturb_keras.simulate.mhd.athinput``) and writes its outputs into OUT with Athena++'s names and
+units; only ``--precision`` and ``--checkpoint-interval`` may be given with it.
 
 ``--solver mhd`` (default) runs the driven isothermal MHD solver with two-moment cosmic rays
 (VL2 + PLM + HLLD + constrained transport; Jiang & Oh 2018 CR transport; JAX) once per class
@@ -67,6 +73,8 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
                             help="CR diffusivity along B in L c_s (default: the class preset)")
         parser.add_argument("--streaming", type=_boolean, default=None,
                             help="CR streaming true/false (default: the class preset)")
+        parser.add_argument("--athinput", default=None, metavar="FILE",
+                            help="run an Athena++ input file instead of the class presets")
     else:
         add_config_arguments(parser, SurrogateConfig)
     return parser
@@ -130,10 +138,47 @@ def _run_class(config, out_dir: Path, name: str, run: str):
         return simulate_mhd(config, out_dir, name, progress=advance, run=run)
 
 
+#: MHDConfig fields that may be given together with --athinput.
+ATHINPUT_FLAGS = ("precision", "checkpoint_interval")
+
+
+def main_athinput(args: argparse.Namespace) -> int:
+    from crturb_keras.simulate.mhd import MHDConfig
+    from crturb_keras.simulate.mhd.athinput import athinput_run, simulate_athinput
+
+    defaults = build_parser("mhd").parse_args([])
+    clashing = [name for name in vars(defaults) if name not in ATHINPUT_FLAGS + (
+        "athinput", "out", "solver", "verbose", "quiet", "debug")
+        and getattr(args, name) != getattr(defaults, name)]
+    if clashing:
+        flags = ", ".join("--" + n.replace("_", "-") for n in clashing)
+        raise ConfigError(f"{args.athinput}: the input file sets the run; drop {flags}")
+    overrides = {k: getattr(args, k) for k in ATHINPUT_FLAGS
+                 if getattr(args, k) != getattr(MHDConfig(), k)}
+    total = athinput_run(args.athinput, **overrides).config.t_end
+    with tqdm(total=round(total, 6), desc=Path(args.athinput).name, unit="t", file=sys.stderr,
+              bar_format="{l_bar}{bar}| t={n:.2f}/{total:g} L/c_s [{elapsed}<{remaining}]") as bar:
+        def advance(report) -> None:
+            bar.n = round(min(report.time, total), 6)
+            bar.refresh()
+
+        run, result = simulate_athinput(args.athinput, args.out, progress=advance, **overrides)
+    verb = "reused" if result.reused else "wrote"
+    print(f"{run.name}: {verb} {len(result.files)} output(s) in {result.folder} "
+          f"({result.files[0].name} .. {result.files[-1].name}; units of {run.source.name}: "
+          f"L = {run.units.length:g}, c_s = {run.units.velocity:g}, rho0 = {run.units.density:g})")
+    if not result.reused:
+        print(f"{result.steps} steps, {result.wall_seconds:.0f} s, "
+              f"{result.zone_cycles_per_second:.3g} zone-cycles/s")
+    return 0
+
+
 def main_mhd(args: argparse.Namespace) -> int:
     from crturb_keras.simulate.mhd import MHDConfig
     from crturb_keras.simulate.mhd.presets import preset_config, resolve_preset_classes
 
+    if args.athinput:
+        return main_athinput(args)
     explicit = {k: getattr(args, k) for k in PRESET_FLAGS if getattr(args, k) is not None}
     base = config_from_args(MHDConfig, args, **{k: getattr(MHDConfig(), k) for k in PRESET_FLAGS})
     if args.seeds < 1:

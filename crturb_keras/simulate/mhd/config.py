@@ -22,6 +22,16 @@ from ...io.athena import meshblock_edge
 INJECTION_EFFICIENCY = 0.5
 
 
+def _shell_has_modes(k_min: float, k_max: float) -> bool:
+    """True if some integer wavevector ``n`` has ``k_min < |n| < k_max``."""
+    if not (0 <= k_min < k_max) or not math.isfinite(k_max):
+        return False
+    top = int(math.ceil(k_max))
+    squares = {a * a + b * b + c * c for a in range(top + 1) for b in range(top + 1)
+               for c in range(top + 1)}
+    return any(k_min ** 2 < q < k_max ** 2 for q in squares)
+
+
 @dataclass(frozen=True)
 class MHDConfig:
     """Driven, triply periodic, isothermal ideal MHD in a unit box.
@@ -48,7 +58,8 @@ class MHDConfig:
         measured energy balance so the Mach number approaches ``mach``, then keep it fixed for
         the last crossing time ``L / (mach c_s)`` before ``t_start`` and all outputs.
     k_min, k_max : float
-        Driven shell ``k_min <= |k L / 2 pi| <= k_max``.
+        Driven shell ``k_min < |k L / 2 pi| < k_max``, both ends excluded (Athena++'s ``nlow``
+        and ``nhigh``: the default drives ``|n| = sqrt 2 .. sqrt 15``, not ``|n| = 1`` or 4).
     drive_slope : float
         Shell-integrated driving spectrum ``E(k) ~ k**-drive_slope`` inside the shell.
     t_corr : float
@@ -124,8 +135,10 @@ class MHDConfig:
             (self.dt_output > 0, "dt_output must be > 0"),
             (self.outputs >= 1, "outputs must be >= 1"),
             (self.dedt >= 0, "dedt must be >= 0 (0 = auto)"),
-            (1 <= self.k_min <= self.k_max, "need 1 <= k_min <= k_max"),
-            (self.k_max < self.resolution / 2, "k_max must be below resolution / 2"),
+            (0 <= self.k_min < self.k_max, "need 0 <= k_min < k_max"),
+            (self.k_max <= self.resolution / 2, "k_max must be at most resolution / 2"),
+            (self.k_max > self.resolution / 2 or _shell_has_modes(self.k_min, self.k_max),
+             "no integer wavevector n has k_min < |n| < k_max; widen the shell"),
             (self.t_corr > 0, "t_corr must be > 0"),
             (0 <= self.solenoidal_weight <= 1, "solenoidal_weight must be in [0, 1]"),
             (self.riemann in ("hlld", "hlle"), "riemann must be 'hlld' or 'hlle'"),

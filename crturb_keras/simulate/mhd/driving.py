@@ -1,16 +1,28 @@
 """Continuous Ornstein-Uhlenbeck turbulence driving in Fourier space (JAX).
 
-The semantics of Athena++'s ``turb_flag = 3``: a velocity perturbation ``dv`` built from Fourier
-modes in the shell ``k_min <= |k L / 2 pi| <= k_max`` evolves as an Ornstein-Uhlenbeck process,
-``a(t + dt) = f a(t) + sqrt(1 - f**2) xi`` with ``f = exp(-dt / t_corr)`` and fresh Gaussian
-modes ``xi`` of the chosen spectrum; each step the momentum gets ``s rho dv`` after the net
-momentum of ``rho dv`` is removed, with ``s`` solving ``dE_kin = dedt dt V`` exactly (the root of
-a quadratic), so energy enters at the requested rate whatever the flow is doing.
+The semantics of Athena++'s ``turb_flag = 3`` (``src/fft/turbulence.cpp``): a velocity
+perturbation ``dv`` built from the Fourier modes of the open shell ``nlow < |n| < nhigh``
+(integer ``n = k L / 2 pi``; both ends excluded, as Athena++'s ``(nmag > nlow) && (nmag <
+nhigh)``), mode amplitude ``|k|**-(expo + 2) / 2``, evolves as an Ornstein-Uhlenbeck process
+``a(t + dt) = f a(t) + sqrt(1 - f**2) xi`` with ``f = exp(-dt / t_corr)`` and fresh modes ``xi``
+of that spectrum. Every step, before the MHD update and with that step's ``dt``, the momentum
+gets ``s rho dv`` after the net momentum of ``rho dv`` is removed, with ``s`` solving ``dE_kin =
+dedt dt V`` exactly (the root of a quadratic), so energy enters at the requested rate whatever
+the flow is doing. The first step uses the initial draw, later steps the OU-updated modes.
+
+Athena++ draws every mode of the full complex grid independently and keeps the real part of
+the inverse transform, so each wavevector carries the same expected power. Here the modes live
+in the ``rfft`` layout (last axis x1, ``k1 >= 0``): the inverse transform keeps only the
+Hermitian part of the ``k1 = 0`` plane, which halves that plane's power, so its amplitudes are
+scaled by ``sqrt 2`` (without it, modes with ``k`` perpendicular to the mean field along x1
+would be driven at half power). Athena++'s draws are a normal amplitude times a uniform phase,
+here a complex Gaussian: the same mean power per mode, and the per-step normalisation makes the
+total the same.
 
 The shell is held on a small cube of wavenumbers ``(2 n + 1, 2 n + 1, n + 1)`` with
-``n = ceil(k_max)`` (``rfft`` layout, last axis x1) and scattered into the full grid only for the
-inverse FFT, so the random draws cost ``O(k_max**3)``, not ``O(N**3)``. Helmholtz weighting
-follows Federrath et al. (2010): ``P = zeta P_sol + (1 - zeta) P_comp`` applied to each draw.
+``n = ceil(k_max)`` (``rfft`` layout) and scattered into the full grid only for the inverse FFT,
+so the random draws cost ``O(k_max**3)``, not ``O(N**3)``. Helmholtz weighting follows Athena++'s
+``f_shear`` (Federrath et al. 2010): ``P = zeta P_sol + (1 - zeta) P_comp`` applied to each draw.
 """
 
 from __future__ import annotations
@@ -26,20 +38,23 @@ import numpy as np
 class DrivingShell(NamedTuple):
     """Static description of the driven modes: amplitude per mode and the unit wavevectors."""
 
-    amplitude: np.ndarray   # (2n+1, 2n+1, n+1): |k|**-(slope + 2) / 2 inside the shell, else 0
+    amplitude: np.ndarray   # (2n+1, 2n+1, n+1): |k|**-(slope + 2) / 2 inside the shell (x sqrt 2
+    #                         on the k1 = 0 plane, see the module docstring), else 0
     k_hat: np.ndarray       # (3, 2n+1, 2n+1, n+1): unit wavevector, components x1, x2, x3
     index: tuple            # np.ix_ indices of the small cube inside the (N, N, N//2+1) grid
 
 
 def driving_shell(resolution: int, k_min: float, k_max: float, slope: float) -> DrivingShell:
-    """Modes with ``k_min <= |n| <= k_max`` (integer ``n``), amplitude giving ``E(k) ~ k**-slope``."""
+    """Modes with ``k_min < |n| < k_max`` (integer ``n``, Athena++'s open shell), amplitude giving
+    a shell-integrated ``E(k) ~ k**-slope``."""
     n = int(math.ceil(k_max))
     full = np.arange(-n, n + 1)
     half = np.arange(0, n + 1)
     k3, k2, k1 = np.meshgrid(full, full, half, indexing="ij")
     k = np.sqrt(k1 ** 2 + k2 ** 2 + k3 ** 2)
-    inside = (k >= k_min) & (k <= k_max)
+    inside = (k > k_min) & (k < k_max)
     amplitude = np.where(inside, np.where(k > 0, k, 1.0) ** (-(slope + 2.0) / 2.0), 0.0)
+    amplitude = amplitude * np.where(k1 == 0, math.sqrt(2.0), 1.0)
     safe = np.where(k > 0, k, 1.0)
     k_hat = np.stack([k1 / safe, k2 / safe, k3 / safe])
     index = np.ix_(full % resolution, full % resolution, half)

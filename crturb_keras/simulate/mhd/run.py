@@ -29,6 +29,7 @@ until the gas reaches the target Mach number whatever drains it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time as wallclock
@@ -47,10 +48,9 @@ from ...plots import plot_mhd_history
 from ...snapshot import Snapshot
 from .config import MHDConfig
 from .diagnostics import HISTORY_COLUMNS, box_means, cell_field, write_history
+from .outputs import OutputNaming, OutputUnits, output_path
 from .solver import Carry, Solver, from_numpy, to_numpy
 
-#: File name stem of the outputs, ``<stem>.out1.<NNNNN>.athdf`` (as the surrogate's).
-STEM = "cr"
 #: Simulated time between history rows (and progress updates).
 HISTORY_INTERVAL = 0.05
 #: Most steps one chunk may take before the run is declared stuck (a collapsing time step).
@@ -108,29 +108,31 @@ class _Loop:
     history: list[list[float]] = field(default_factory=list)
 
 
-def output_path(folder: Path, index: int) -> Path:
-    """``folder/cr.out1.<index:05d>.athdf``."""
-    return Path(folder) / f"{STEM}.out1.{index:05d}.athdf"
-
-
-def snapshot_of(carry: Carry, config: MHDConfig, name: str, dedt: float) -> Snapshot:
-    """The cell-centred primitive variables of ``carry`` as a float32 Snapshot."""
+def snapshot_of(carry: Carry, config: MHDConfig, name: str, dedt: float,
+                units: OutputUnits = OutputUnits()) -> Snapshot:
+    """The cell-centred primitive variables of ``carry`` as a float32 Snapshot, in ``units``
+    (time, coordinates and fields; the default is the solver's own)."""
     rho = np.asarray(carry.state.rho, np.float64)
     mom = np.asarray(carry.state.mom, np.float64)
     bcc = cell_field(np.asarray(carry.state.b, np.float64))
-    fields = {"rho": rho.astype(np.float32)}
-    fields.update({f"vel{c + 1}": (mom[c] / rho).astype(np.float32) for c in range(3)})
+    fields = {"rho": rho}
+    fields.update({f"vel{c + 1}": mom[c] / rho for c in range(3)})
     if carry.cr is not None:
-        fields["Ec"] = np.asarray(carry.cr.ec, np.float32)
-        fields.update({f"Fc{c + 1}": np.asarray(carry.cr.flux[c], np.float32) for c in range(3)})
-    fields.update({f"Bcc{c + 1}": bcc[c].astype(np.float32) for c in range(3)})
-    faces = np.linspace(0.0, 1.0, config.resolution + 1)
+        fields["Ec"] = np.asarray(carry.cr.ec, np.float64)
+        fields.update({f"Fc{c + 1}": np.asarray(carry.cr.flux[c], np.float64) for c in range(3)})
+    fields.update({f"Bcc{c + 1}": bcc[c] for c in range(3)})
+    fields = {k: (v * units.scale(k)).astype(np.float32) for k, v in fields.items()}
+    faces = [units.origin[d] + units.length * np.linspace(0.0, 1.0, config.resolution + 1)
+             for d in range(3)]
     attributes = {"SimulationClass": name, "MHDConfig": config.to_json(),
                   "InjectionRate": float(dedt), "CrturbVersion": __version__,
                   "Solver": f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"
                   + (" + two-moment CRs (Jiang & Oh 2018)" if config.cosmic_rays else "")}
-    return Snapshot(fields=fields, x1f=faces, x2f=faces, x3f=faces, time=float(carry.time),
-                    cycle=int(carry.steps), attributes=attributes)
+    if not units.identity:
+        attributes["CodeUnits"] = json.dumps(dataclasses.asdict(units))
+    return Snapshot(fields=fields, x1f=faces[0], x2f=faces[1], x3f=faces[2],
+                    time=float(carry.time) * units.time, cycle=int(carry.steps),
+                    attributes=attributes)
 
 
 def _record(loop: _Loop, config: MHDConfig, last_time: float, last_steps: int) -> None:
@@ -254,7 +256,7 @@ def _load_checkpoint(folder: Path, solver: Solver) -> _Loop | None:
     return loop
 
 
-def _check_folder(folder: Path, config: MHDConfig) -> bool:
+def _check_folder(folder: Path, config: MHDConfig, naming: OutputNaming) -> bool:
     """True if ``folder`` holds this configuration's finished run; refuse another's."""
     record = folder / "run.json"
     if record.exists():
@@ -266,8 +268,8 @@ def _check_folder(folder: Path, config: MHDConfig) -> bool:
             raise ConfigError(f"{folder}: holds a run with a different configuration; choose "
                               f"another --out or delete {folder}")
         return bool(stored.get("finished")) and all(
-            output_path(folder, i).exists() for i in range(config.outputs))
-    if folder.exists() and any(folder.glob(f"{STEM}.out*.athdf")):
+            output_path(folder, i, naming).exists() for i in range(config.outputs))
+    if folder.exists() and any(folder.glob(f"{naming.stem}.out*.athdf")):
         raise ConfigError(f"{folder}: holds .athdf outputs not made by this solver configuration; "
                           f"choose another --out or delete {folder}")
     return False
@@ -286,6 +288,9 @@ def simulate_mhd(
     name: str = "MHD",
     progress: Callable[[Progress], None] | None = None,
     run: str = "",
+    units: OutputUnits = OutputUnits(),
+    naming: OutputNaming = OutputNaming(),
+    flat: bool = False,
 ) -> MHDRunResult:
     """Run (or resume, or reuse) one driven MHD simulation into ``out_dir/<name>/[<run>/]``.
 
@@ -301,6 +306,13 @@ def simulate_mhd(
         Called with a :class:`Progress` after every chunk of ``HISTORY_INTERVAL``.
     run : str
         Sub-folder for one of several runs of the class (e.g. ``seed1``); empty for one run.
+    units : OutputUnits
+        Units the outputs are written in (default: the solver's, ``L = c_s = rho0 = 1``).
+    naming : OutputNaming
+        File names ``<stem>.out<block>.<NNNNN>.athdf`` and ``<stem>.hst`` (default ``cr``, 1).
+    flat : bool
+        Write into ``out_dir`` itself, as Athena++ writes into its working directory (for runs
+        set up from an input file), instead of ``out_dir/<name>/[<run>/]``.
 
     Raises
     ------
@@ -309,12 +321,15 @@ def simulate_mhd(
     SimulationError
         If the solution becomes non-finite.
     """
-    folder = Path(out_dir) / safe_name(name, str(out_dir), "class name", ConfigError)
-    if run:
-        folder = folder / safe_name(run, str(folder), "run name", ConfigError)
-    files = [output_path(folder, i) for i in range(config.outputs)]
-    history_path = folder / f"{STEM}.hst"
-    if _check_folder(folder, config):
+    folder = Path(out_dir)
+    if not flat:
+        folder = folder / safe_name(name, str(out_dir), "class name", ConfigError)
+        if run:
+            folder = folder / safe_name(run, str(folder), "run name", ConfigError)
+    safe_name(naming.stem, str(folder), "output stem", ConfigError)
+    files = [output_path(folder, i, naming) for i in range(config.outputs)]
+    history_path = folder / f"{naming.stem}.hst"
+    if _check_folder(folder, config, naming):
         stored = json.loads((folder / "run.json").read_text())
         return MHDRunResult(folder, files, history_path, True, None, stored.get("steps", 0),
                             0.0, 0.0, stored.get("dedt", config.initial_dedt),
@@ -340,7 +355,7 @@ def simulate_mhd(
                 timed[0] += report.chunk_steps
                 timed[1] += report.chunk_seconds
         if report.output is not None and not files[report.output].exists():
-            write_athdf(snapshot_of(loop.carry, config, name, loop.dedt), files[report.output],
+            write_athdf(snapshot_of(loop.carry, config, name, loop.dedt, units), files[report.output],
                         meshblock_size=config.block)
         if wallclock.monotonic() - last_checkpoint > config.checkpoint_interval:
             _save_checkpoint(folder, loop, config)

@@ -84,20 +84,24 @@ def _step(carry: Carry, t_target, forcing: Forcing, numerics: Numerics, driven: 
     cr = carry.cr
     if c.cosmic_rays:
         dt = jnp.minimum(dt, cr_time_step(carry.state, dx, forcing.cr.vmax, c.cfl))
-        state, cr = coupled_step(carry.state, cr, dt, dx, c.sound_speed, forcing.cr, c.riemann,
-                                 c.density_floor)
-    else:
-        state = vl2_step(carry.state, dt, dx, c.sound_speed, c.riemann, c.density_floor)
-    modes, key, injected = carry.modes, carry.key, carry.injected
+    state, modes, key, injected = carry.state, carry.modes, carry.key, carry.injected
     if driven:
+        # As Athena++'s main loop: the kick comes before the update, with the step's dt; the first
+        # step uses the initial draw, every later one the OU-updated modes.
         shell = driving_shell(c.resolution, c.k_min, c.k_max, c.drive_slope)
         key, draw = jax.random.split(jax.random.wrap_key_data(key))
-        modes = ou_update(draw, modes, dt, forcing.t_corr, shell, forcing.solenoidal_weight)
+        updated = ou_update(draw, modes, dt, forcing.t_corr, shell, forcing.solenoidal_weight)
+        modes = jnp.where(carry.steps == 0, modes, updated)
         dv = velocity_pattern(modes, shell, c.resolution).astype(dtype)
         mom, added = apply_forcing(state.rho, state.mom, dv, forcing.dedt, dt)
         state = State(state.rho, mom, state.b)
         key = jax.random.key_data(key)
         injected = injected + added
+    if c.cosmic_rays:
+        state, cr = coupled_step(state, cr, dt, dx, c.sound_speed, forcing.cr, c.riemann,
+                                 c.density_floor)
+    else:
+        state = vl2_step(state, dt, dx, c.sound_speed, c.riemann, c.density_floor)
     return Carry(state, modes, key, carry.time + dt, carry.steps + 1, injected, cr)
 
 
@@ -125,7 +129,7 @@ class Solver:
     config : MHDConfig
         Grid, physics and numerics.
     driven : bool
-        Apply the turbulence driving after every step (off for wave and decay tests).
+        Apply the turbulence driving before every step (off for wave and decay tests).
     """
 
     def __init__(self, config: MHDConfig, driven: bool = True) -> None:

@@ -1,0 +1,49 @@
+// Problem generator for Athena++ (PrincetonUniversity/athena): driven isothermal MHD turbulence in a
+// periodic box with a uniform mean field along x1, for the side-by-side comparison of
+// benchmarks/athena_reference.py. Written for crturb-keras; build it into an Athena++ checkout with
+// benchmarks/athena/build.sh (never vendored into this repository).
+//
+// Inputs: <problem> beta (plasma beta of the mean field, 2 rho0 c_s^2 / B0^2); the density is 1 and
+// the gas starts at rest. The driving is Athena++'s own TurbulenceDriver (<turbulence> block).
+
+#include <cmath>
+
+#include "../athena.hpp"
+#include "../athena_arrays.hpp"
+#include "../eos/eos.hpp"
+#include "../field/field.hpp"
+#include "../hydro/hydro.hpp"
+#include "../mesh/mesh.hpp"
+#include "../parameter_input.hpp"
+
+void Mesh::InitUserMeshData(ParameterInput *pin) {}
+
+void MeshBlock::ProblemGenerator(ParameterInput *pin) {
+  const Real beta = pin->GetReal("problem", "beta");
+  const Real cs = peos->GetIsoSoundSpeed();
+  const Real b0 = std::sqrt(2.0 * cs * cs / beta);
+  for (int k = ks; k <= ke; ++k) {
+    for (int j = js; j <= je; ++j) {
+      for (int i = is; i <= ie; ++i) {
+        phydro->u(IDN, k, j, i) = 1.0;
+        phydro->u(IM1, k, j, i) = 0.0;
+        phydro->u(IM2, k, j, i) = 0.0;
+        phydro->u(IM3, k, j, i) = 0.0;
+      }
+    }
+  }
+  if (MAGNETIC_FIELDS_ENABLED) {
+    for (int k = ks; k <= ke; ++k)
+      for (int j = js; j <= je; ++j)
+        for (int i = is; i <= ie + 1; ++i) pfield->b.x1f(k, j, i) = b0;
+    for (int k = ks; k <= ke; ++k)
+      for (int j = js; j <= je + 1; ++j)
+        for (int i = is; i <= ie; ++i) pfield->b.x2f(k, j, i) = 0.0;
+    for (int k = ks; k <= ke + 1; ++k)
+      for (int j = js; j <= je; ++j)
+        for (int i = is; i <= ie; ++i) pfield->b.x3f(k, j, i) = 0.0;
+    pfield->CalculateCellCenteredField(pfield->b, pfield->bcc, pcoord, is, ie, js, je, ks, ke);
+  }
+}
+
+void Mesh::UserWorkAfterLoop(ParameterInput *pin) {}
