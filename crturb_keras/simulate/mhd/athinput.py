@@ -36,7 +36,6 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Callable
 
 from ...errors import ConfigError, DataFormatError
@@ -192,7 +191,7 @@ def _cosmic_rays(r: _Reader, units: OutputUnits) -> dict:
     if r.integer("cr", "src_flag", 1) != 1:
         raise r.refuse("cr", "src_flag", "only 1: CRs always exchange momentum and energy with "
                        "the gas here")
-    vmax = r.real("cr", "vmax") / units.velocity
+    vmax = r.real("cr", "vmax")
     kappa = {}
     for along in ("par", "perp"):
         if r.has("problem", f"kappa_{along}") and r.has("problem", f"sigma_{along}"):
@@ -202,7 +201,7 @@ def _cosmic_rays(r: _Reader, units: OutputUnits) -> dict:
             sigma = r.real("problem", f"sigma_{along}")
             if sigma <= 0:
                 raise r.refuse("problem", f"sigma_{along}", "must be > 0")
-            value = r.real("cr", "vmax") / (3.0 * sigma)
+            value = vmax / (3.0 * sigma)
         else:
             value = r.real("problem", f"kappa_{along}", 0.0)
         if value < 0:
@@ -211,7 +210,7 @@ def _cosmic_rays(r: _Reader, units: OutputUnits) -> dict:
     streaming = r.integer("cr", "vs_flag", 1)
     if streaming not in (0, 1):
         raise r.refuse("cr", "vs_flag", f"0 or 1, got {streaming}")
-    return {"cr_pressure_ratio": ratio, "vmax": vmax, "kappa_par": kappa["par"],
+    return {"cr_pressure_ratio": ratio, "vmax": vmax / units.velocity, "kappa_par": kappa["par"],
             "kappa_perp": kappa["perp"], "streaming": bool(streaming)}
 
 
