@@ -162,6 +162,15 @@ def _control(loop: _Loop, config: MHDConfig) -> None:
         loop.dedt = float(np.clip(wanted, 0.5 * loop.dedt, 2.0 * loop.dedt))
 
 
+def _check_vmax(signal: float, loop: _Loop, config: MHDConfig, folder_name: str) -> None:
+    """Stop a CR run whose fastest signal speed has reached the reduced speed of light."""
+    if config.cosmic_rays and signal >= config.vmax:
+        raise SimulationError(
+            f"{folder_name}: the fastest signal speed {signal:.3g} c_s reached the reduced "
+            f"speed of light vmax = {config.vmax:g} near t = {float(loop.carry.time):.4g}; "
+            f"rerun with a larger --vmax")
+
+
 def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]:
     """Advance chunk by chunk to the last output, yielding progress (and outputs) on the way."""
     config = solver.config
@@ -172,6 +181,10 @@ def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]
 
     times = [representable(config.t_start + i * config.dt_output) for i in range(config.outputs)]
     cells = config.resolution ** 3
+    if config.cosmic_rays:
+        carry = loop.carry
+        _check_vmax(box_means(carry.state, config.sound_speed, carry.cr.ec)["max_signal_speed"],
+                    loop, config, folder_name)
     next_control = CONTROL_INTERVAL * (math.floor(float(loop.carry.time) / CONTROL_INTERVAL) + 1)
     while loop.next_output < config.outputs:
         now, steps = float(loop.carry.time), int(loop.carry.steps)
@@ -194,12 +207,8 @@ def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]
                 f"{folder_name}: the solution became non-finite near t = {now:.4g}; lower --cfl "
                 f"or the driving (--dedt / --mach), or use --riemann hlle")
         _record(loop, config, now, steps)
-        signal = loop.history[-1][HISTORY_COLUMNS.index("max_signal_speed")]
-        if config.cosmic_rays and signal >= config.vmax:
-            raise SimulationError(
-                f"{folder_name}: the fastest signal speed {signal:.3g} c_s reached the reduced "
-                f"speed of light vmax = {config.vmax:g} near t = {float(loop.carry.time):.4g}; "
-                f"rerun with a larger --vmax")
+        _check_vmax(loop.history[-1][HISTORY_COLUMNS.index("max_signal_speed")], loop, config,
+                    folder_name)
         if config.dedt == 0 and float(loop.carry.time) >= next_control - 1e-12:
             next_control += CONTROL_INTERVAL
             now = float(loop.carry.time)
