@@ -168,3 +168,14 @@ def test_invalid_configuration_and_classes():
     with pytest.raises(ConfigError, match="unknown class.*CR_Fast"):
         simulate(SurrogateConfig(resolution=16, snapshots=1), "/nonexistent", "MHD,CR_Fast")
     assert SurrogateConfig(resolution=48, meshblock=32).block == 24
+
+
+def test_both_simulators_name_the_classes_in_the_canonical_order():
+    """Label indices follow ``simulate.classes.CLASSES``: the surrogate's class physics and the
+    solver's presets must list the same five classes in the same order."""
+    from crturb_keras.simulate import CLASS_PHYSICS
+    from crturb_keras.simulate.mhd.presets import PRESET_CLASSES
+
+    assert tuple(CLASS_PHYSICS) == CLASSES
+    assert PRESET_CLASSES == CLASSES
+    assert len(set(CLASSES)) == 5

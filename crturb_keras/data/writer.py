@@ -43,7 +43,7 @@ from ..checks import safe_name
 from ..errors import ConfigError, CrturbError, DataFormatError
 from ..io.atomic import atomic_dir
 from ..io.hashing import sha256
-from ..simulate.config import CLASSES
+from ..simulate.classes import CLASSES
 from . import transforms
 from .images import periodic_roll, projection_windows, projections, slices, tiles
 from .config import PrepareConfig

@@ -1,7 +1,7 @@
 """Time series of surrogate MHD + cosmic-ray turbulence boxes, written as Athena++ outputs.
 
 Each class is one "simulation": a set of Fourier modes evolved as Ornstein-Uhlenbeck processes
-(:class:`~crturb_keras.simulate.spectral.OUModes`), from which every output builds
+(:class:`~crturb_keras.simulate.surrogate.spectral.OUModes`), from which every output builds
 
 * ``s = ln(rho / rho0)``: a Gaussian field with the anisotropic power spectrum, normalised to
   ``sigma_s**2 = ln(1 + b**2 M_eff**2)`` before CR damping, then damped by the class transfer;
@@ -12,7 +12,7 @@ Each class is one "simulation": a set of Fourier modes evolved as Ornstein-Uhlen
 * ``Bcc = B0 x1_hat + dB``: fast-mode compression ``dB_k = B0 s_k (x1_hat - k_hat (k_hat . x1_hat))``
   (field lines bunch with the gas, ``|dB| / B0 = |drho / rho| sin(theta)``) plus Alfvenic
   ``dB = -sqrt(rho0) v_A``; both are divergence-free by construction;
-* ``Ec`` (CR classes) from the gas as in :mod:`~crturb_keras.simulate.config`.
+* ``Ec`` (CR classes) from the gas as in :mod:`~crturb_keras.simulate.surrogate.config`.
 
 Memory: about 30 float32 cube-sized arrays at peak (fields, modes, spectra, write buffers).
 Measured peak RSS of a whole 5-class run (``benchmarks/simulate.py``, this 2-core machine):
@@ -31,10 +31,10 @@ from typing import Callable, Iterator
 import h5py
 import numpy as np
 
-from .._version import __version__
-from ..errors import ConfigError
-from ..io.athena import write_athdf
-from ..snapshot import Snapshot
+from ..._version import __version__
+from ...errors import ConfigError
+from ...io.athena import write_athdf
+from ...snapshot import Snapshot
 from .config import CLASS_PHYSICS, CLASSES, ClassPhysics, SurrogateConfig, resolve_classes
 from .spectral import (
     OUModes,
@@ -74,7 +74,7 @@ def simulate_class(config: SurrogateConfig, class_name: str) -> Iterator[Snapsho
     config : SurrogateConfig
         Resolution, turbulence parameters and seed.
     class_name : str
-        One of :data:`~crturb_keras.simulate.config.CLASSES`.
+        One of :data:`~crturb_keras.simulate.classes.CLASSES`.
 
     Yields
     ------

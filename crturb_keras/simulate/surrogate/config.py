@@ -30,9 +30,10 @@ import json
 import math
 from dataclasses import dataclass
 
-from ..checks import check_finite
-from ..errors import ConfigError
-from ..io.athena import meshblock_edge
+from ...checks import check_finite
+from ...errors import ConfigError
+from ...io.athena import meshblock_edge
+from ..classes import CLASSES
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,6 @@ CLASS_PHYSICS: dict[str, ClassPhysics] = {
     ),
     "CR_Streaming": ClassPhysics("CR_Streaming", mach_factor=0.5, ec_law="streaming"),
 }
-
-#: All classes in their canonical order (the label index order of the surrogate data).
-CLASSES: tuple[str, ...] = tuple(CLASS_PHYSICS)
-
 
 @dataclass(frozen=True)
 class SurrogateConfig:
