@@ -304,14 +304,42 @@ def athinput_run(path: str | Path, **overrides) -> AthinputRun:
     return AthinputRun(config, units, OutputNaming(stem, block), stem, path)
 
 
-def simulate_athinput(path: str | Path, out_dir: str | Path,
+#: MHDConfig fields that may be changed for a run of an input file (they change no physics).
+OVERRIDABLE = ("precision", "checkpoint_interval")
+
+
+def athinput_overrides(path: str | Path, given: dict, defaults: dict) -> dict:
+    """The settings ``given`` beside an input file that differ from ``defaults``: returned when
+    all are :data:`OVERRIDABLE`, refused (naming the flags to drop) when any other is, since the
+    file sets the run."""
+    changed = {k: v for k, v in given.items() if k in defaults and v != defaults[k]}
+    clashing = ["--" + k.replace("_", "-") for k in changed if k not in OVERRIDABLE]
+    if clashing:
+        raise ConfigError(f"{path}: the input file sets the run; drop {', '.join(clashing)}")
+    return changed
+
+
+def simulate_athinput(source: str | Path | AthinputRun, out_dir: str | Path,
                       progress: Callable[[Progress], None] | None = None,
                       **overrides) -> tuple[AthinputRun, MHDRunResult]:
     """Run the simulation an Athena++ input file describes into ``out_dir`` (as Athena++ writes
     into its working directory): ``<problem_id>.outN.<NNNNN>.athdf`` in the file's units, the
     history ``<problem_id>.hst`` (solver units), ``run.json``; resumable and reusable like
-    :func:`simulate_mhd`. ``overrides`` are :class:`MHDConfig` fields (e.g. ``precision``)."""
-    run = athinput_run(path, **overrides)
+    :func:`simulate_mhd`. ``source`` is the file or its :func:`athinput_run` (read once);
+    ``overrides`` are :class:`MHDConfig` fields (e.g. ``precision``) applied to a file."""
+    run = source if isinstance(source, AthinputRun) else athinput_run(source, **overrides)
     result = simulate_mhd(run.config, out_dir, run.name, progress=progress, units=run.units,
                           naming=run.naming, flat=True)
     return run, result
+
+
+def athinput_lines(run: AthinputRun, result: MHDRunResult) -> list[str]:
+    """What a run of an input file did, for a command line to print."""
+    lines = [f"{run.name}: {'reused' if result.reused else 'wrote'} {len(result.files)} output(s) "
+             f"in {result.folder} ({result.files[0].name} .. {result.files[-1].name}; units of "
+             f"{run.source.name}: L = {run.units.length:g}, c_s = {run.units.velocity:g}, "
+             f"rho0 = {run.units.density:g})"]
+    if not result.reused:
+        lines.append(f"{result.steps} steps, {result.wall_seconds:.0f} s, "
+                     f"{result.zone_cycles_per_second:.3g} zone-cycles/s")
+    return lines

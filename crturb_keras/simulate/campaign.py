@@ -1,0 +1,206 @@
+"""A simulation campaign: every class (and seed) of one configuration, measured and summarised.
+
+This is what ``python -m pipelines.simulate`` runs. Both simulators write their runs under
+``out_dir``, then ``out_dir/summary.json`` (configuration, files relative to ``out_dir``, the
+measured statistics of each class, package version) and ``out_dir/overview.png`` (the first
+output of each class).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from tqdm import tqdm
+
+from .._version import __version__
+from ..errors import ConfigError
+from ..io.athena import read_athdf
+from ..io.atomic import atomic_path
+from ..plots import plot_surrogate_overview
+from .stats import box_statistics, turbulence_statistics
+from .surrogate import SurrogateConfig, resolve_classes, simulate
+
+#: Fields read back from the solver's outputs to measure them (plus ``Ec`` with cosmic rays).
+MHD_FIELDS = ("rho", "vel1", "vel2", "vel3", "Bcc1", "Bcc2", "Bcc3")
+#: Solver settings that each class preset sets unless the caller gives them explicitly.
+PRESET_FLAGS = ("cr_pressure_ratio", "kappa_par", "streaming")
+
+
+@dataclass
+class Campaign:
+    """What a campaign made.
+
+    Attributes
+    ----------
+    out_dir : Path
+        Root folder of the runs.
+    statistics : dict
+        Per class: the measured statistics (``turbulence_statistics`` for the solver, with
+        ``max_signal_over_vmax``; ``box_statistics`` for the surrogate).
+    files : dict
+        Per class: its output files, seeds in order.
+    summary, overview : Path
+        ``summary.json`` and ``overview.png``.
+    configs : dict
+        Solver only: per class, its configuration (seed of its first run).
+    written, reused : int
+        Surrogate only: files written and reused.
+    """
+
+    out_dir: Path
+    statistics: dict[str, dict]
+    files: dict[str, list[Path]]
+    summary: Path
+    overview: Path
+    configs: dict = dataclasses.field(default_factory=dict)
+    written: int = 0
+    reused: int = 0
+
+    def table(self) -> list[str]:
+        """The statistics as a fixed-width table, one line per class (plus, for the solver's CR
+        runs, the fastest signal speed over ``vmax``)."""
+        if not self.configs:
+            lines = [f"{'class':<18} {'sigma(ln rho)':>13} {'slope':>7} {'corr(lag 1)':>11}"]
+            for name, s in self.statistics.items():
+                lag = f"{s['lag_correlation'][0]:.2f}" if s["lag_correlation"] else "-"
+                lines.append(f"{name:<18} {s['sigma_ln_rho']:13.3f} {s['slope']:7.2f} {lag:>11}")
+            return lines
+        lines = [f"{'class':<18} {'M_s':>6} {'M_A':>6} {'beta':>6} {'sigma(ln rho)':>13} "
+                 f"{'slope':>7} {'anisotropy':>10} {'P_c/P_g':>8}"]
+        for name, s in self.statistics.items():
+            lines.append(f"{name:<18} {s['mach_sonic']:6.3f} {s['mach_alfven']:6.3f} "
+                         f"{s['beta']:6.2f} {s['sigma_ln_rho']:13.3f} {s['slope']:7.2f} "
+                         f"{s['anisotropy']:10.2f} {s['pc_over_pg']:8.3f}")
+        signals = [self.statistics[n]["max_signal_over_vmax"]
+                   for n, c in self.configs.items() if c.cosmic_rays]
+        if signals:
+            lines.append(f"fastest signal speed / vmax over the CR runs: {max(signals):.2f} "
+                         f"(must stay below 1)")
+        return lines
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, t_end: float) -> Iterator[Callable]:
+    """A tqdm bar over simulated time (on stderr; ``TQDM_DISABLE=1`` hides it), yielding the
+    ``progress`` callback :func:`~crturb_keras.simulate.mhd.simulate_mhd` takes."""
+    with tqdm(total=round(t_end, 6), desc=label, unit="t", file=sys.stderr,
+              bar_format="{l_bar}{bar}| t={n:.2f}/{total:g} [{elapsed}<{remaining}{postfix}]") as bar:
+        def advance(report) -> None:
+            if report.resumed_from is not None:
+                bar.write(f"resuming {label} from its checkpoint at t = {report.resumed_from:.3f}")
+            bar.n = round(min(report.time, t_end), 6)
+            if report.zone_cycles_per_second:
+                bar.set_postfix_str(f"{report.steps} steps, "
+                                    f"{report.zone_cycles_per_second:.2e} zone-cycles/s", refresh=False)
+            bar.refresh()
+
+        yield advance
+
+
+def run_line(label: str, result) -> str:
+    """One line saying what a solver run did (reused, or steps, time, speed, injection rate)."""
+    if result.reused:
+        return f"{label}: reused the finished run in {result.folder}"
+    resumed = (f", resumed from t = {result.resumed_from:.3f}"
+               if result.resumed_from is not None else "")
+    return (f"{label}: {len(result.files)} output(s) in {result.folder} ({result.steps} steps, "
+            f"{result.wall_seconds:.0f} s, {result.zone_cycles_per_second:.3g} zone-cycles/s"
+            f"{resumed}; injection rate {result.dedt:.4g})")
+
+
+def write_summary(out_dir: Path, config: dict, statistics: dict, files: dict) -> Path:
+    """Write ``out_dir/summary.json`` atomically and return its path."""
+    summary = {
+        "config": config,
+        "classes": list(files),
+        "files": {n: [str(Path(p).relative_to(out_dir)) for p in ps] for n, ps in files.items()},
+        "statistics": statistics,
+        "version": __version__,
+    }
+    with atomic_path(out_dir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return out_dir / "summary.json"
+
+
+def surrogate_campaign(config: SurrogateConfig, out_dir: str | Path, classes: str = "all",
+                       progress: Callable[[str, int], None] | None = None) -> Campaign:
+    """Draw every class of the surrogate (``classes``: ``"all"`` or comma-separated names),
+    measure each with :func:`box_statistics` and write the summary and overview."""
+    result = simulate(config, out_dir, resolve_classes(classes), progress=progress)
+    statistics, firsts = {}, {}
+    for name, paths in result.files.items():
+        snaps = [read_athdf(p, ["rho"]) for p in paths]
+        firsts[name] = snaps[0]
+        statistics[name] = box_statistics(snaps).to_dict()
+    root = Path(result.out_dir)
+    summary = write_summary(root, json.loads(config.to_json()), statistics, result.files)
+    overview = plot_surrogate_overview(firsts, root / "overview.png")
+    return Campaign(root, statistics, result.files, summary, overview, written=result.written,
+                    reused=result.reused)
+
+
+def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1,
+                 explicit: dict | None = None, report: Callable[[str], None] | None = None,
+                 progress: bool = False) -> Campaign:
+    """Run the solver once per class preset and seed, measure each class over its outputs.
+
+    Parameters
+    ----------
+    base : MHDConfig
+        Shared configuration; each class preset sets :data:`PRESET_FLAGS` on top of it.
+    out_dir : path
+        Runs go to ``out_dir/<class>/`` (one seed) or ``out_dir/<class>/seed<k>/``.
+    classes : str
+        ``"all"`` or comma-separated preset names.
+    seeds : int
+        Independent runs per class, with seeds ``base.seed``, ``base.seed + 1``, ...
+    explicit : dict, optional
+        :data:`PRESET_FLAGS` values that override every class's preset.
+    report : callable, optional
+        Called with one line (:func:`run_line`) as each run finishes.
+    progress : bool
+        Show a :func:`progress_bar` per run.
+    """
+    from .mhd import simulate_mhd
+    from .mhd.presets import preset_config, resolve_preset_classes
+
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    explicit = dict(explicit or {})
+    unknown = set(explicit) - set(PRESET_FLAGS)
+    if unknown:
+        raise ConfigError(f"not preset settings: {', '.join(sorted(unknown))}")
+    root = Path(out_dir)
+    configs = {name: preset_config(name, base, **explicit)
+               for name in resolve_preset_classes(classes)}
+    files: dict[str, list[Path]] = {}
+    statistics, firsts = {}, {}
+    for name, config in configs.items():
+        snaps: list = []
+        signal = 0.0
+        for k in range(seeds):
+            member = dataclasses.replace(config, seed=config.seed + k)
+            run = f"seed{member.seed}" if seeds > 1 else ""
+            with (progress_bar(f"{name} {member.resolution}^3", member.t_end) if progress
+                  else contextlib.nullcontext(None)) as advance:
+                result = simulate_mhd(member, root, name, progress=advance, run=run)
+            if report:
+                report(run_line(f"{name} (seed {member.seed})", result))
+            fields = list(MHD_FIELDS) + (["Ec"] if config.cosmic_rays else [])
+            snaps += [read_athdf(p, fields) for p in result.files]
+            files.setdefault(name, []).extend(result.files)
+            signal = max(signal, result.max_signal_speed)
+        statistics[name] = turbulence_statistics(snaps, config.sound_speed)
+        statistics[name]["max_signal_over_vmax"] = signal / config.vmax
+        firsts[name] = snaps[0]
+    described = {"base": json.loads(base.to_json()), "explicit": explicit, "seeds": seeds,
+                 "classes": {n: json.loads(c.to_json()) for n, c in configs.items()}}
+    summary = write_summary(root, described, statistics, files)
+    overview = plot_surrogate_overview(firsts, root / "overview.png")
+    return Campaign(root, statistics, files, summary, overview, configs=configs)
