@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     from crturb_keras.domain import beam_note
     from crturb_keras.io.fits import read_fits_map
-    from crturb_keras.runs.predict import predict_map, trained_smoothing, write_prediction
+    from crturb_keras.runs.predict import (
+        predict_map,
+        trained_smoothing,
+        write_prediction,
+    )
     from crturb_keras.runs.record import read_record
 
     hdu = int(args.hdu) if args.hdu and args.hdu.isdigit() else args.hdu

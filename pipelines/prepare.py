@@ -17,8 +17,8 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from crturb_keras.data.sources import discover_sources
 from crturb_keras.data import PrepareConfig, prepare
+from crturb_keras.data.sources import discover_sources
 from crturb_keras.simulate import SurrogateConfig, simulate
 
 from ._cli import add_config_arguments, config_from_args, run

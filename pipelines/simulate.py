@@ -22,11 +22,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tqdm import tqdm
-
+from crturb_keras.progress import progress_bar
 from crturb_keras.simulate import SurrogateConfig
-from crturb_keras.simulate.campaign import (PRESET_FLAGS, mhd_campaign, progress_bar,
-                                           surrogate_campaign)
+from crturb_keras.simulate.campaign import PRESET_FLAGS, mhd_campaign, surrogate_campaign, time_bar
 
 from ._cli import _boolean, add_config_arguments, config_from_args, run
 
@@ -60,15 +58,15 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
 
 
 def main_athinput(args: argparse.Namespace) -> int:
-    from crturb_keras.simulate.mhd.athinput import (athinput_lines, athinput_overrides,
-                                                    athinput_run, simulate_athinput)
+    from crturb_keras.simulate.mhd import athinput as inputs
 
     ignored = ("athinput", "out", "solver", "verbose", "quiet", "debug")
-    defaults = {k: v for k, v in vars(build_parser("mhd").parse_args([])).items() if k not in ignored}
-    planned = athinput_run(args.athinput, **athinput_overrides(args.athinput, vars(args), defaults))
-    with progress_bar(Path(args.athinput).name, planned.config.t_end) as advance:
-        done, result = simulate_athinput(planned, args.out, progress=advance)
-    print("\n".join(athinput_lines(done, result)))
+    defaults = {k: v for k, v in vars(build_parser().parse_args([])).items() if k not in ignored}
+    overrides = inputs.athinput_overrides(args.athinput, vars(args), defaults)
+    planned = inputs.athinput_run(args.athinput, **overrides)
+    with time_bar(Path(args.athinput).name, planned.config.t_end) as advance:
+        done, result = inputs.simulate_athinput(planned, args.out, progress=advance)
+    print("\n".join(inputs.athinput_lines(done, result)))
     return 0
 
 
@@ -87,7 +85,7 @@ def main_mhd(args: argparse.Namespace) -> int:
 
 
 def main_surrogate(args: argparse.Namespace) -> int:
-    with tqdm(desc="simulate", unit="snapshot", file=sys.stderr) as bar:
+    with progress_bar(desc="simulate", unit="snapshot") as bar:
         done = surrogate_campaign(config_from_args(SurrogateConfig, args), args.out, args.classes,
                                   progress=lambda name, index: bar.update(1))
     print("\n".join([f"{done.written} file(s) written, {done.reused} reused, in {done.out_dir}"]

@@ -36,20 +36,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from .._version import __version__
 from ..checks import safe_name
 from ..errors import ConfigError, CrturbError, DataFormatError
 from ..io.atomic import atomic_dir
 from ..io.hashing import sha256
+from ..progress import progress_bar
 from ..simulate.classes import CLASSES
 from . import transforms
-from .images import periodic_roll, projection_windows, projections, slices, tiles
 from .config import PrepareConfig
+from .images import periodic_roll, projection_windows, projections, slices, tiles
 from .manifest import FORMAT, META_COLUMNS, Manifest, load_manifest
 from .sources import Source
 from .splits import SPLITS, autocorrelation_length, realization_layouts, split_regions
+
 
 @dataclass
 class _Bucket:
@@ -219,8 +220,7 @@ def _workers(requested: int, sources: Sequence[Source]) -> int:
 
 def _parallel(function, jobs: list[tuple], workers: int, label: str, progress: bool) -> list:
     """``function(*job)`` for every job, in order, in ``workers`` processes, with a progress bar."""
-    bar = tqdm(total=len(jobs), desc=label, unit="snapshot", file=sys.stderr,
-               disable=not progress)
+    bar = progress_bar(total=len(jobs), desc=label, unit="snapshot", show=progress)
     if workers == 1:
         results = []
         for job in jobs:

@@ -9,25 +9,40 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..io.atomic import atomic_path
 from ..plots import (
-    plot_accuracy_lines, plot_blur_experiment, plot_class_mean_maps, plot_class_spectra,
-    plot_grouped_bars, plot_saliency_grid, plot_sanity)
-from ..spectra import radial_power_spectrum
+    plot_accuracy_lines,
+    plot_blur_experiment,
+    plot_class_mean_maps,
+    plot_class_spectra,
+    plot_grouped_bars,
+    plot_saliency_grid,
+    plot_sanity,
+)
+from ..progress import progress_bar
 from ..runs.training import load_run
-from .experiments import (
-    _probabilities, blur_experiment, depth_experiment, flatten_experiment, held_out_tiles)
-from .saliency import (
-    METHODS, cascading_randomization, occlusion_maps, saliency_maps, sanity_verdict)
+from ..spectra import radial_power_spectrum
 from .class_spectra import class_spectra, ratio_to
+from .experiments import (
+    _probabilities,
+    blur_experiment,
+    depth_experiment,
+    flatten_experiment,
+    held_out_tiles,
+)
+from .saliency import (
+    METHODS,
+    cascading_randomization,
+    occlusion_maps,
+    saliency_maps,
+    sanity_verdict,
+)
 
 EXPERIMENTS = ("blur", "flatten", "depth")
 
@@ -72,8 +87,7 @@ def interpret(run_dir: str | os.PathLike, methods: Sequence[str] = ("vanilla", "
         else []
     stages = [*methods, *(f"sanity {m}" for m in checked), "spectra",
               *(e for e in ("blur", "depth", "flatten") if e in experiments)]
-    bar = tqdm(total=len(stages), desc="interpret", unit="stage", file=sys.stderr,
-               disable=not progress)
+    bar = progress_bar(total=len(stages), desc="interpret", unit="stage", show=progress)
     bar.set_postfix_str(stages[0])
 
     def done() -> None:

@@ -11,18 +11,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
-
-from tqdm import tqdm
 
 from .._version import __version__
 from ..errors import ConfigError
 from ..io.athena import read_athdf
 from ..io.atomic import atomic_path
 from ..plots import plot_surrogate_overview
+from ..progress import progress_bar
 from .stats import box_statistics, turbulence_statistics
 from .surrogate import SurrogateConfig, resolve_classes, simulate
 
@@ -86,11 +84,11 @@ class Campaign:
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, t_end: float) -> Iterator[Callable]:
+def time_bar(label: str, t_end: float) -> Iterator[Callable]:
     """A tqdm bar over simulated time (on stderr; ``TQDM_DISABLE=1`` hides it), yielding the
     ``progress`` callback :func:`~crturb_keras.simulate.mhd.simulate_mhd` takes."""
-    with tqdm(total=round(t_end, 6), desc=label, unit="t", file=sys.stderr,
-              bar_format="{l_bar}{bar}| t={n:.2f}/{total:g} [{elapsed}<{remaining}{postfix}]") as bar:
+    with progress_bar(total=round(t_end, 6), desc=label, unit="t",
+                      bar_format="{l_bar}{bar}| t={n:.2f}/{total:g} [{elapsed}<{remaining}{postfix}]") as bar:
         def advance(report) -> None:
             if report.resumed_from is not None:
                 bar.write(f"resuming {label} from its checkpoint at t = {report.resumed_from:.3f}")
@@ -165,7 +163,7 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
     report : callable, optional
         Called with one line (:func:`run_line`) as each run finishes.
     progress : bool
-        Show a :func:`progress_bar` per run.
+        Show a :func:`time_bar` per run.
     """
     from .mhd import simulate_mhd
     from .mhd.presets import preset_config, resolve_preset_classes
@@ -187,7 +185,7 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
         for k in range(seeds):
             member = dataclasses.replace(config, seed=config.seed + k)
             run = f"seed{member.seed}" if seeds > 1 else ""
-            with (progress_bar(f"{name} {member.resolution}^3", member.t_end) if progress
+            with (time_bar(f"{name} {member.resolution}^3", member.t_end) if progress
                   else contextlib.nullcontext(None)) as advance:
                 result = simulate_mhd(member, root, name, progress=advance, run=run)
             if report:

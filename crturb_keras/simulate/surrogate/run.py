@@ -35,7 +35,13 @@ from ..._version import __version__
 from ...errors import ConfigError
 from ...io.athena import write_athdf
 from ...snapshot import Snapshot
-from .config import CLASS_PHYSICS, CLASSES, ClassPhysics, SurrogateConfig, resolve_classes
+from .config import (
+    CLASS_PHYSICS,
+    CLASSES,
+    ClassPhysics,
+    SurrogateConfig,
+    resolve_classes,
+)
 from .spectral import (
     OUModes,
     Wavenumbers,
