@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tqdm import tqdm
-
 from crturb_keras.data import PrepareConfig, prepare
 from crturb_keras.data.sources import discover_sources
+from crturb_keras.progress import progress_bar
 from crturb_keras.simulate import SurrogateConfig, simulate
 
 from ._cli import add_config_arguments, config_from_args, run
@@ -58,8 +57,7 @@ def main(args: argparse.Namespace) -> int:
             folder = Path(args.surrogate_dir or f"{args.out.rstrip('/')}-surrogate")
             sim = SurrogateConfig(resolution=args.resolution, snapshots=args.snapshots,
                                   seed=config.seed)
-            with tqdm(total=5 * sim.snapshots, desc="simulate", unit="snapshot",
-                      file=sys.stderr) as bar:
+            with progress_bar(total=5 * sim.snapshots, desc="simulate", unit="snapshot") as bar:
                 simulate(sim, folder, "all", progress=lambda *_: bar.update(1))
             specs.append(str(folder))
         else:

@@ -18,9 +18,11 @@ from tqdm import tqdm
 
 from crturb_keras.data import load_manifest
 from crturb_keras.errors import ConfigError
+from crturb_keras.progress import progress_bar
 from crturb_keras.runs.training import TrainConfig, train
 
-from . import search, space as spaces
+from . import search
+from . import space as spaces
 from .hypermodels import CrturbHyperModel
 
 
@@ -148,8 +150,8 @@ def tune(config: TuneConfig, echo: Callable[[str], None] = print,
                               config.max_trials, objective, seed=config.seed,
                               max_epochs=config.epochs)
     done = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values()) if chief else 0
-    with tqdm(total=None if config.tuner == "hyperband" else config.max_trials, initial=done,
-              desc="trials", unit="trial", disable=verbose == 0) as bar:
+    with progress_bar(total=None if config.tuner == "hyperband" else config.max_trials,
+                      initial=done, desc="trials", unit="trial", show=verbose != 0) as bar:
         outcome = search.run_search(tuner, worker_timeout=config.worker_timeout,
                                     epochs=config.epochs, callbacks=[_TrialProgress(bar)])
     if not chief:

@@ -37,6 +37,7 @@ import numpy as np
 from keras import layers, ops
 
 from ..errors import ConfigError
+from ..progress import progress_bar
 from .blocks import CircularPad2D, conv3
 
 PACKAGE = "crturb"
@@ -337,9 +338,7 @@ class DiffusionModel(keras.Model):
                  for t in times]
         iterator = range(steps)
         if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, desc="DDIM steps", unit="step")
+            iterator = progress_bar(iterator, desc="DDIM steps", unit="step")
         x0 = x
         for step in iterator:
             (noise_rate, signal_rate), (next_noise, next_signal) = rates[step], rates[step + 1]
