@@ -21,7 +21,6 @@ results and retrains the best configuration.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Sequence
 
@@ -60,29 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _distributed_environment(args: argparse.Namespace) -> None:
-    from crturb_keras.errors import ConfigError
-
-    if args.distributed is None:
-        return
-    if not args.oracle or ":" not in args.oracle:
-        raise ConfigError("--distributed needs --oracle HOST:PORT")
-    host, port = args.oracle.rsplit(":", 1)
-    os.environ["KERASTUNER_ORACLE_IP"] = host
-    os.environ["KERASTUNER_ORACLE_PORT"] = port
-    if args.distributed == "chief":
-        os.environ["KERASTUNER_TUNER_ID"] = "chief"
-    else:
-        if args.worker_id is None:
-            raise ConfigError("--distributed worker needs --worker-id")
-        os.environ["KERASTUNER_TUNER_ID"] = f"tuner{args.worker_id}"
-
-
 def main(args: argparse.Namespace) -> int:
     from crturb_keras.runs.evaluation import evaluate, summary_lines
+    from tuning.search import set_role
     from tuning.workflow import TuneConfig, tune
 
-    _distributed_environment(args)
+    set_role(args.distributed, args.oracle, args.worker_id)
     config = TuneConfig(data=args.data, out=args.out, task=args.task, kind=args.kind,
                         tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
                         patience=args.patience, objective=args.objective,

@@ -210,3 +210,20 @@ def test_failed_trials_are_reported_not_hidden(data, tmp_path, bad, all_fail):
         outcome = search.run_search(tuner, epochs=1)
         assert outcome["completed"] >= 1 and outcome["failed"]
         assert all("planted failure for base_filters=4" in m for _, m in outcome["failed"])
+
+
+def test_distributed_roles_set_keras_tuners_variables(monkeypatch):
+    from tuning.search import set_role
+
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    set_role("worker", "10.0.0.1:8000", "3")
+    assert (os.environ["KERASTUNER_TUNER_ID"], os.environ["KERASTUNER_ORACLE_IP"],
+            os.environ["KERASTUNER_ORACLE_PORT"]) == ("tuner3", "10.0.0.1", "8000")
+    set_role("chief", "[::1]:9000")
+    assert (os.environ["KERASTUNER_TUNER_ID"], os.environ["KERASTUNER_ORACLE_IP"]) == ("chief", "[::1]")
+    for role, oracle, worker, message in (("worker", "h:1", None, "--worker-id"),
+                                          ("chief", "nohost", None, "HOST:PORT"),
+                                          ("boss", "h:1", None, "chief or worker")):
+        with pytest.raises(ConfigError, match=message):
+            set_role(role, oracle, worker)

@@ -127,6 +127,24 @@ def is_chief() -> bool:
     return os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
 
 
+def set_role(role: str | None, oracle: str | None = None, worker_id: str | None = None) -> None:
+    """Set keras-tuner's role variables for a distributed search: ``role`` "chief" (serves the
+    oracle at ``oracle`` = ``HOST:PORT``) or "worker" (runs trials; needs ``worker_id``); None
+    leaves the environment alone (a local search, or variables set by the caller)."""
+    if role is None:
+        return
+    if role not in ("chief", "worker"):
+        raise ConfigError(f"--distributed must be chief or worker, got {role!r}")
+    if not oracle or ":" not in oracle:
+        raise ConfigError("--distributed needs --oracle HOST:PORT")
+    if role == "worker" and worker_id is None:
+        raise ConfigError("--distributed worker needs --worker-id")
+    host, port = oracle.rsplit(":", 1)
+    os.environ["KERASTUNER_ORACLE_IP"] = host
+    os.environ["KERASTUNER_ORACLE_PORT"] = port
+    os.environ["KERASTUNER_TUNER_ID"] = "chief" if role == "chief" else f"tuner{worker_id}"
+
+
 class WorkerWatchdog:
     """Chief-side thread that ends the trials of workers that stopped reporting.
 
