@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crturb_keras.data.sources import Source, discover_sources
 from crturb_keras.data import PrepareConfig, load_manifest, prepare
+from crturb_keras.data.sources import Source, discover_sources
 from crturb_keras.errors import ConfigError, DataFormatError, SplitError
 from crturb_keras.io.athena import write_athdf
 from crturb_keras.io.fits import write_fits_cube
@@ -338,24 +338,24 @@ def test_small_inputs_are_prepared_in_one_process(surrogate, monkeypatch):
     than it saves), else the cores up to 4 and the number of sources; an explicit count wins."""
     import os
 
-    from crturb_keras.data import writer
+    from crturb_keras.data import workers
 
     sources = discover_sources([str(surrogate)])[:4]
-    assert writer._workers(0, sources) == 1 and writer._workers(2, sources) == 2
-    monkeypatch.setattr(writer, "SMALL_INPUT_BYTES", 0)
-    assert writer._workers(0, sources) == min(os.cpu_count(), 4, len(sources))
+    assert workers.worker_count(0, sources) == 1 and workers.worker_count(2, sources) == 2
+    monkeypatch.setattr(workers, "SMALL_INPUT_BYTES", 0)
+    assert workers.worker_count(0, sources) == min(os.cpu_count(), 4, len(sources))
 
 
 def test_a_dead_worker_is_one_clear_error():
     """A worker process that dies (killed for memory, or a script without a __main__ guard)
     gives one CrturbError naming the fix, not a BrokenProcessPool traceback."""
-    from crturb_keras.data import writer
-    from crturb_keras.errors import CrturbError
-
     from helpers import die
 
+    from crturb_keras.data import workers
+    from crturb_keras.errors import CrturbError
+
     with pytest.raises(CrturbError, match="worker process died.*--workers 1"):
-        writer._parallel(die, [(1,), (2,)], 2, "read", progress=False)
+        workers.run_parallel(die, [(1,), (2,)], 2, "read", progress=False)
 
 
 def test_manifest_is_typed(prepared):

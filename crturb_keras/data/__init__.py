@@ -5,10 +5,10 @@ TensorFlow); they are re-exported here lazily so that preparing data never pays 
 TensorFlow.
 """
 
-from .sources import Source, discover_sources
-from .splits import SPLITS, Region, SplitLayout, autocorrelation_length, check_layout, split_regions
 from .config import PrepareConfig
 from .manifest import Manifest, load_manifest, load_split
+from .sources import Source, discover_sources
+from .splits import SPLITS, Region, SplitLayout, autocorrelation_length, check_layout, split_regions
 from .writer import prepare
 
 __all__ = [

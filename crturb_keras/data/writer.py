@@ -26,39 +26,31 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
-import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import Sequence
 
 from .._version import __version__
 from ..checks import safe_name
-from ..errors import ConfigError, CrturbError, DataFormatError
+from ..errors import ConfigError
 from ..io.atomic import atomic_dir
 from ..io.hashing import sha256
-from ..progress import progress_bar
 from ..simulate.classes import CLASSES
-from . import transforms
 from .config import PrepareConfig
-from .images import periodic_roll, projection_windows, projections, slices, tiles
-from .manifest import FORMAT, META_COLUMNS, Manifest, load_manifest
+from .cutting import (
+    Bucket,
+    check_image_sizes,
+    cut_source,
+    survey_source,
+    tile_geometry,
+    transform_planes,
+)
+from .manifest import FORMAT, Manifest, load_manifest
+from .shards import normalize, write_shards
 from .sources import Source
-from .splits import SPLITS, autocorrelation_length, realization_layouts, split_regions
+from .splits import realization_layouts, split_regions
+from .workers import run_parallel, worker_count
 
-
-@dataclass
-class _Bucket:
-    """Tiles of one (split, kind, class) collected before normalisation and writing."""
-
-    images: list[np.ndarray] = field(default_factory=list)
-    targets: list[np.ndarray] = field(default_factory=list)
-    meta: list[np.ndarray] = field(default_factory=list)
+__all__ = ["class_indices", "prepare", "transform_planes"]
 
 
 def class_indices(names: Sequence[str]) -> dict[str, int]:
@@ -134,9 +126,9 @@ def prepare(
         return _reuse_or_refuse(out_dir, identity)
 
     classes = class_indices([s.class_name for s in sources])
-    jobs = _workers(workers, sources)
-    survey = _parallel(_survey_source, [(s, config) for s in sources], jobs, "read", progress)
-    _check_image_sizes(sources, survey, config)
+    jobs = worker_count(workers, sources)
+    survey = run_parallel(survey_source, [(s, config) for s in sources], jobs, "read", progress)
+    check_image_sizes(sources, survey, config)
     if config.targets and not any(info["has_targets"] for info in survey):
         raise ConfigError(f"no source carries all targets {', '.join(config.targets)}")
     lengths = {str(i): info["correlation_length"] for i, info in enumerate(survey)}
@@ -155,11 +147,11 @@ def prepare(
                    for info in survey]
     cut_jobs = [(i, s, layouts[i], config, class_targets[s.class_name])
                 for i, s in enumerate(sources)]
-    buckets: dict[tuple[str, str, str], _Bucket] = {}
+    buckets: dict[tuple[str, str, str], Bucket] = {}
     dropped = {"blank": 0, "nonfinite": 0}
-    for part, part_dropped in _parallel(_cut_source, cut_jobs, jobs, "cut", progress):
+    for part, part_dropped in run_parallel(cut_source, cut_jobs, jobs, "cut", progress):
         for key, bucket in part.items():
-            merged = buckets.setdefault(key, _Bucket())
+            merged = buckets.setdefault(key, Bucket())
             merged.images += bucket.images
             merged.targets += bucket.targets
             merged.meta += bucket.meta
@@ -170,9 +162,9 @@ def prepare(
                               has_targets=class_targets[source.class_name])
     layouts = [layout.to_dict() for layout in layouts]
 
-    normalization = _normalize(buckets, config)
+    normalization = normalize(buckets, config)
     with atomic_dir(out_dir) as tmp:
-        shards, counts, dtype_error = _write_shards(tmp, buckets, classes, config)
+        shards, counts, dtype_error = write_shards(tmp, buckets, classes, config)
         manifest = {
             "format": FORMAT,
             "version": __version__,
@@ -182,7 +174,7 @@ def prepare(
             "buffer": {"cells": buffer, "auto": config.buffer == "auto",
                        "autocorrelation_length_cells": lengths},
             "layouts": layouts,
-            "geometry": _geometry(config, survey[0]["plane"]),
+            "geometry": tile_geometry(config, survey[0]["plane"]),
             "normalization": normalization,
             "counts": counts,
             "dropped": dropped,
@@ -204,292 +196,3 @@ def _reuse_or_refuse(out_dir: Path, identity: dict) -> Manifest:
     what = f"settings {', '.join(changed)} differ" if changed else "the sources differ (their files, or how they are read)"
     raise ConfigError(f"{out_dir}: holds a dataset prepared differently ({what}); choose another "
                       f"--out or delete {out_dir}")
-
-
-SMALL_INPUT_BYTES = 32 * 2**20
-
-
-def _workers(requested: int, sources: Sequence[Source]) -> int:
-    """Processes for per-source work: ``requested``, or (0) as many as cores, at most 4, and one
-    for inputs under :data:`SMALL_INPUT_BYTES` in all."""
-    if not requested:
-        size = sum(os.path.getsize(path) for source in sources for path in source.paths)
-        requested = 1 if size < SMALL_INPUT_BYTES else min(os.cpu_count() or 1, 4)
-    return max(1, min(requested, len(sources)))
-
-
-def _parallel(function, jobs: list[tuple], workers: int, label: str, progress: bool) -> list:
-    """``function(*job)`` for every job, in order, in ``workers`` processes, with a progress bar."""
-    bar = progress_bar(total=len(jobs), desc=label, unit="snapshot", show=progress)
-    if workers == 1:
-        results = []
-        for job in jobs:
-            results.append(function(*job))
-            bar.update(1)
-    else:
-        # fork is fastest, but forking a process whose JAX or TensorFlow runtime already runs
-        # threads can deadlock the child: then start workers from a clean server process.
-        threaded = any(name in sys.modules for name in ("jax", "tensorflow"))
-        context = get_context("forkserver" if threaded else "fork")
-        try:
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                futures = [pool.submit(function, *job) for job in jobs]
-                for future in as_completed(futures):
-                    future.result()  # raise the first failure early
-                    bar.update(1)
-                results = [f.result() for f in futures]
-        except BrokenProcessPool as err:
-            raise CrturbError(
-                f"{label}: a worker process died ({err}); it was killed (out of memory?) or, "
-                f"when prepare is called from a script, the script lacks an "
-                f"'if __name__ == \"__main__\":' guard (worker processes re-import it); "
-                f"add the guard or pass workers=1 (CLI: --workers 1)") from None
-    bar.close()
-    return results
-
-
-def _read(source: Source, config: PrepareConfig) -> tuple[Any, bool]:
-    """Read only the fields a source must give (input + its available targets), validated."""
-    available = source.variables()
-    if config.field not in available:
-        raise DataFormatError(f"{source.paths[0]}: has no {config.field!r}; it holds "
-                              f"{', '.join(sorted(available))}")
-    has_targets = bool(config.targets) and all(t in available for t in config.targets)
-    snap = source.read([config.field] + (list(config.targets) if has_targets else []))
-    if config.log and np.any(snap[config.field] <= 0):
-        raise DataFormatError(f"{source.paths[0]}: {config.field} has values <= 0, so log10 "
-                              f"is undefined; prepare with --log false or another field")
-    return snap, has_targets
-
-
-def _survey_source(source: Source, config: PrepareConfig) -> dict[str, Any]:
-    """First pass over one source: geometry, metadata and the autocorrelation length (1/e)."""
-    snap, has_targets = _read(source, config)
-    cube = snap[config.field]
-    data = np.log(cube) if config.log else cube
-    return {"length": cube.shape[["x3", "x2", "x1"].index(config.axis)],
-            "plane": _plane(config, list(snap.shape)),
-            "shape": list(snap.shape), "cycle": snap.cycle, "time": snap.time,
-            "has_targets": has_targets,
-            "correlation_length": round(autocorrelation_length(data, config.axis), 3)}
-
-
-def _plane(config: PrepareConfig, shape: list[int]) -> list[int]:
-    """Image size ``[rows, cols]`` of a ``(nx3, nx2, nx1)`` cube cut normal to ``config.axis``."""
-    axis = ["x3", "x2", "x1"].index(config.axis)
-    return [n for i, n in enumerate(shape) if i != axis]
-
-
-def _left_out(plane: list[int], tile: int, stride: int) -> float:
-    """Fraction of an image's pixels that no tile covers."""
-    covered = 1.0
-    for size in plane:
-        mask = np.zeros(size, dtype=bool)
-        for start in range(0, size - tile + 1, stride):
-            mask[start:start + tile] = True
-        covered *= mask.mean()
-    return 1.0 - covered
-
-
-def _check_image_sizes(sources: Sequence[Source], survey: list[dict],
-                       config: PrepareConfig) -> None:
-    """Refuse sources whose images differ in size or are smaller than a tile; warn when the
-    tiles leave pixels out."""
-    plane = survey[0]["plane"]
-    for source, info in zip(sources, survey):
-        if info["plane"] != plane:
-            raise DataFormatError(
-                f"{sources[0].paths[0]} gives {plane[0]}x{plane[1]} images but "
-                f"{source.paths[0]} gives {info['plane'][0]}x{info['plane'][1]} (normal to "
-                f"{config.axis}); tiles and augmentations assume one image size, so prepare "
-                f"sources of different sizes into separate folders")
-    if config.tile > min(plane):
-        raise ConfigError(f"{sources[0].paths[0]}: --tile {config.tile} is larger than its "
-                          f"{plane[0]}x{plane[1]} images (normal to {config.axis}); use "
-                          f"--tile {min(plane)} or less")
-    left_out = _left_out(plane, config.tile, config.tile_stride)
-    if left_out > 0:
-        warnings.warn(f"--tile {config.tile} with stride {config.tile_stride} leaves "
-                      f"{left_out:.0%} of the pixels of each {plane[0]}x{plane[1]} image out of "
-                      f"all tiles; choose a tile (or stride) that divides {min(plane)} to use "
-                      f"them all", UserWarning, stacklevel=3)
-
-
-def transform_planes(planes: np.ndarray, config: PrepareConfig,
-                     take_log: bool = True) -> np.ndarray:
-    """The per-image transforms of ``prepare`` on cut planes ``(n, H, W)``: ``log10`` (when
-    ``config.log`` and ``take_log``), Gaussian smoothing, spectrum flattening; the one chain
-    that the interpretation experiments also apply to the planes they cut."""
-    if config.log and take_log:
-        planes = transforms.log10(planes)
-    if config.smooth_sigma > 0:
-        planes = transforms.gaussian_smooth(planes, config.smooth_sigma)
-    if config.flatten_spectrum:
-        planes = transforms.flatten_power_spectrum(planes)
-    return planes
-
-
-def _cut_source(index: int, source: Source, layout, config: PrepareConfig,
-                has_targets: bool) -> tuple[dict, dict[str, int]]:
-    """Second pass over one source: transformed tiles per (split, kind, class), and drop counts."""
-    buckets: dict[tuple[str, str, str], _Bucket] = {}
-    dropped = {"blank": 0, "nonfinite": 0}
-    snap, _ = _read(source, config)
-    cube = snap[config.field]
-    target_cubes = [snap[t] for t in config.targets] if has_targets else []
-    rng = np.random.default_rng([config.seed, index])
-    per_cube_input: dict[tuple[str, str], tuple[np.ndarray, list, np.ndarray, list]] = {}
-    for kind in config.kinds:
-        source_cube = cube
-        if kind == "projection" and config.projection_mode == "seed":
-            logged = np.log10(cube)
-            source_cube = transforms.minmax(logged, float(logged.min()), float(logged.max()))
-        for region in layout.regions:
-            if kind == "slice":
-                planes = region.indices()[::config.slice_step]
-                windows = [(int(p), int(p) + 1) for p in planes]
-                images = slices(source_cube, config.axis, planes)
-                paired = [slices(t, config.axis, planes) for t in target_cubes]
-            else:
-                windows = projection_windows(region, config.depth)
-                images = projections(source_cube, config.axis, windows)
-                paired = [projections(t, config.axis, windows) for t in target_cubes]
-            if not windows:
-                continue
-            images = transform_planes(images, config, take_log=not (
-                kind == "projection" and config.projection_mode == "seed"))
-            if config.log:
-                paired = [transforms.log10(p) for p in paired]
-            rolls = np.zeros((len(images), 2), dtype=np.int32)
-            if region.split == "train" and config.train_rolls:
-                extra = len(images) * config.train_rolls
-                shifts = rng.integers(0, images.shape[1:], size=(extra, 2)).astype(np.int32)
-                base = np.tile(np.arange(len(images)), config.train_rolls)
-                images = np.concatenate([images, np.stack([
-                    periodic_roll(images[b], *s) for b, s in zip(base, shifts)])])
-                paired = [np.concatenate([p, np.stack([periodic_roll(p[b], *s)
-                                                       for b, s in zip(base, shifts)])])
-                          for p in paired]
-                windows = windows + [windows[b] for b in base]
-                rolls = np.concatenate([rolls, shifts])
-            per_cube_input[(kind, region.split)] = (images, windows, rolls, paired)
-    if config.normalize == "minmax":
-        lo = min(float(v[0].min()) for v in per_cube_input.values())
-        hi = max(float(v[0].max()) for v in per_cube_input.values())
-    for (kind, split), (images, windows, rolls, paired) in per_cube_input.items():
-        if config.normalize == "minmax":
-            images = transforms.minmax(images, lo, hi)
-        cut, pos = tiles(images, config.tile, config.tile_stride)
-        cut_targets = [tiles(p, config.tile, config.tile_stride)[0] for p in paired]
-        finite = np.isfinite(cut).all(axis=(1, 2))
-        for t in cut_targets:
-            finite &= np.isfinite(t).all(axis=(1, 2))
-        spread = cut.std(axis=(1, 2))
-        blank = spread <= 1e-6 * (1.0 + np.abs(cut).mean(axis=(1, 2)))
-        keep = finite & ~blank
-        dropped["nonfinite"] += int((~finite).sum())
-        dropped["blank"] += int((finite & blank).sum())
-        if config.normalize == "equalize":
-            cut = transforms.equalize(cut)
-        win = np.asarray(windows, dtype=np.int32)[pos[:, 0]]
-        meta = np.column_stack([np.full(len(pos), index), win, pos[:, 1:], rolls[pos[:, 0]]])
-        bucket = buckets.setdefault((split, kind, source.class_name), _Bucket())
-        bucket.images.append(cut[keep])
-        bucket.meta.append(meta[keep].astype(np.int32))
-        if cut_targets:
-            bucket.targets.append(np.stack(cut_targets, axis=-1)[keep])
-    return buckets, dropped
-
-
-def _stats(arrays: list[np.ndarray]) -> dict[str, float]:
-    total = sum(a.size for a in arrays)
-    mean = sum(float(a.sum(dtype=np.float64)) for a in arrays) / total
-    var = sum(float(((a - mean) ** 2).sum(dtype=np.float64)) for a in arrays) / total
-    return {"mean": mean, "std": math.sqrt(var)}
-
-
-def _normalize(buckets: dict, config: PrepareConfig) -> dict[str, Any]:
-    """Standardise inputs and targets with training statistics (in place); return the statistics."""
-    out: dict[str, Any] = {}
-    for kind in config.kinds:
-        entry: dict[str, Any] = {"input": {"method": config.normalize, "log10": config.log}}
-        train = [b for (split, k, _), b in buckets.items() if split == "train" and k == kind]
-        images = [a for b in train for a in b.images]
-        if config.normalize == "standardize":
-            if not images:
-                raise ConfigError(f"standardize needs training {kind}s, but the train split "
-                                  f"is empty; give it a non-zero fraction")
-            stats = _stats(images)
-            entry["input"].update(stats)
-            for (split, k, _), bucket in buckets.items():
-                if k == kind:
-                    bucket.images = [transforms.standardize(a, stats["mean"], stats["std"])
-                                     for a in bucket.images]
-        targeted = [b for b in train if b.targets]
-        if config.targets and targeted:
-            entry["targets"] = {}
-            for channel, name in enumerate(config.targets):
-                stats = _stats([a[..., channel] for b in targeted for a in b.targets])
-                entry["targets"][name] = {"log10": config.log, **stats}
-                for (split, k, _), bucket in buckets.items():
-                    if k == kind:
-                        for a in bucket.targets:
-                            a[..., channel] = (a[..., channel] - stats["mean"]) / stats["std"]
-        out[kind] = entry
-    return out
-
-
-def _write_shards(root: Path, buckets: dict, classes: dict[str, int], config: PrepareConfig):
-    """Write buckets as shards; return the shard index, counts, and the storage rounding error."""
-    dtype = np.dtype(config.dtype)
-    shards: dict[str, dict[str, list]] = {s: {k: [] for k in config.kinds} for s in SPLITS}
-    counts: dict[str, dict[str, dict[str, int]]] = {s: {k: {} for k in config.kinds} for s in SPLITS}
-    worst = 0.0
-    for (split, kind, name), bucket in sorted(buckets.items()):
-        images = np.concatenate(bucket.images)[..., None]
-        meta = np.concatenate(bucket.meta)
-        targets = np.concatenate(bucket.targets) if bucket.targets else None
-        if split == "train":
-            order = np.random.default_rng([config.seed, classes[name]]).permutation(len(images))
-            images, meta = images[order], meta[order]
-            targets = targets[order] if targets is not None else None
-        stored = images.astype(dtype)
-        worst = max(worst, float(np.abs(stored.astype(np.float32) - images).max(initial=0.0)))
-        folder = root / split / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        counts[split][kind][name] = len(images)
-        for number, start in enumerate(range(0, len(images), config.shard_size)):
-            rows = slice(start, start + config.shard_size)
-            stem = f"{split}/{kind}/{name}.{number:04d}"
-            arrays = {"images": stored[rows], "meta": meta[rows],
-                      "labels": np.full(len(stored[rows]), classes[name], dtype=np.int32)}
-            if targets is not None:
-                arrays["targets"] = targets[rows].astype(dtype)
-            files = {}
-            for part, array in arrays.items():
-                path = root / f"{stem}.{part}.npy"
-                np.save(path, array)
-                files[part] = {"sha256": sha256(path), "shape": list(array.shape),
-                               "dtype": str(array.dtype)}
-            shards[split][kind].append({"class": name, "stem": stem, "count": len(stored[rows]),
-                                        "targets": targets is not None, "files": files})
-    error = {"dtype": config.dtype, "max_abs_error": worst,
-             "note": "largest |stored - float32| over all stored input pixels (normalised units)"}
-    return shards, counts, error
-
-
-def _geometry(config: PrepareConfig, plane: list[int]) -> dict[str, Any]:
-    return {
-        "axis": config.axis,
-        "tile": config.tile,
-        "stride": config.tile_stride,
-        "channels": 1,
-        "targets": list(config.targets),
-        "image_shape": plane,
-        "rotations_allowed": config.axis == "x1",
-        "periodic_tiles": plane == [config.tile, config.tile],
-        "pixels_left_out": _left_out(plane, config.tile, config.tile_stride),
-        "meta_columns": list(META_COLUMNS),
-    }
-
-

@@ -87,8 +87,8 @@ class Campaign:
 def time_bar(label: str, t_end: float) -> Iterator[Callable]:
     """A tqdm bar over simulated time (on stderr; ``TQDM_DISABLE=1`` hides it), yielding the
     ``progress`` callback :func:`~crturb_keras.simulate.mhd.simulate_mhd` takes."""
-    with progress_bar(total=round(t_end, 6), desc=label, unit="t",
-                      bar_format="{l_bar}{bar}| t={n:.2f}/{total:g} [{elapsed}<{remaining}{postfix}]") as bar:
+    shape = "{l_bar}{bar}| t={n:.2f}/{total:g} [{elapsed}<{remaining}{postfix}]"
+    with progress_bar(total=round(t_end, 6), desc=label, unit="t", bar_format=shape) as bar:
         def advance(report) -> None:
             if report.resumed_from is not None:
                 bar.write(f"resuming {label} from its checkpoint at t = {report.resumed_from:.3f}")

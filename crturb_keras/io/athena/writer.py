@@ -1,4 +1,5 @@
-"""Write Athena++ ``.athdf`` outputs of uniform meshes, MeshBlocks in Athena++'s Z order, atomically."""
+"""Write Athena++ ``.athdf`` outputs of uniform meshes: MeshBlocks in Athena++'s Z order, the file
+written under a temporary name and renamed."""
 
 from __future__ import annotations
 
