@@ -67,7 +67,7 @@ def plot_mhd_history(history: str | Path, path: str | Path, config) -> Path:
     config : MHDConfig
         The run's configuration (target Mach number, output times).
     """
-    from .simulate.mhd.diagnostics import read_history
+    from ..simulate.mhd.diagnostics import read_history
 
     h = read_history(history)
     fig = Figure(figsize=(10, 3.4), layout="constrained")
