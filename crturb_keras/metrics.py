@@ -52,6 +52,44 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray,
     }
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(n, K)`` from logits ``(n, K)`` (float64, numerically stable)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> dict:
+    """Expected calibration error and the reliability curve of top-class probabilities.
+
+    Samples are grouped by their top-class probability into ``bins`` equal-width bins on
+    [0, 1]; ECE (Guo et al. 2017) is ``sum_b (n_b / n) |accuracy_b - confidence_b|``, 0 for a
+    perfectly calibrated classifier. ``probabilities`` are ``(n, K)`` rows that sum to one.
+    Returns ``ece``, the mean log-likelihood ``nll`` and, per non-empty bin, its
+    ``confidence``, ``accuracy`` and ``count``.
+    """
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or len(probabilities) != len(labels) or not len(labels):
+        raise ConfigError(f"calibration needs probabilities (n, K) for n > 0 labels, got "
+                          f"{probabilities.shape} for {labels.shape}")
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    curve = {"confidence": [], "accuracy": [], "count": []}
+    ece = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            curve["confidence"].append(float(confidence[members].mean()))
+            curve["accuracy"].append(float(correct[members].mean()))
+            curve["count"].append(int(members.sum()))
+            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    picked = probabilities[np.arange(len(labels)), labels]
+    return {"ece": float(ece), "nll": float(-np.log(np.maximum(picked, 1e-300)).mean()),
+            "bins": bins, **curve}
+
+
 def vrmse(true: np.ndarray, pred: np.ndarray) -> float:
     """``sqrt(mean((pred - true)**2) / var(true))`` over all pixels."""
     return float(np.sqrt(np.mean((pred - true) ** 2) / np.var(true)))

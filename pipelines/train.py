@@ -9,6 +9,7 @@
 Writes the run directory (config.json, history.csv, model.keras, figures/); the model kept is the
 one of the best validation epoch. Then run ``python -m pipelines.evaluate RUN`` (test split) and
 ``python -m pipelines.export RUN`` (SavedModel). ``--evaluate`` and ``--export`` do both here.
+``--repeats 3`` trains three seeds into ``OUT/seed<k>/`` and reports mean ± std over them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def build_parser(task: str = "classify") -> argparse.ArgumentParser:
                                  "and classifier agreement")
     else:
         parser.add_argument("--export", action="store_true", help="export the SavedModel after")
+        parser.add_argument("--repeats", type=int, default=1,
+                            help="classifier only: train seeds SEED..SEED+N-1 into OUT/seed<k>/; "
+                                 "--evaluate then reports mean ± std over seeds beside the "
+                                 "baselines (a re-run keeps finished seeds) (default: 1)")
     parser.add_argument("--skip-existing", action="store_true",
                         help="if OUT already holds a finished run, keep it (no training) and go "
                              "on to --evaluate/--export; without this flag OUT must not exist")
@@ -42,7 +47,7 @@ def build_parser(task: str = "classify") -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from crturb_keras.runs.record import read_record
+    from crturb_keras.runs.record import training_line
 
     generative = args.task == "generate"
     if generative:
@@ -53,27 +58,29 @@ def main(args: argparse.Namespace) -> int:
         from crturb_keras.runs.training import train as fit
 
     config = config_from_args(Config, args)
-    run_dir = Path(config.out)
-    if args.skip_existing and (run_dir / "model.keras").exists():
-        print(f"{run_dir}: finished run exists; training skipped (--skip-existing)")
+    verbose = 0 if args.quiet else 2
+    scored = Path(config.out)
+    if not generative and args.repeats > 1:
+        from crturb_keras.runs.repeats import train_repeats
+
+        runs = train_repeats(config, args.repeats, verbose,
+                             on_run=lambda run, trained: print(training_line(run, trained)))
+    elif args.skip_existing and (scored / "model.keras").exists():
+        print(f"{scored}: finished run exists; training skipped (--skip-existing)")
+        runs = [scored]
     else:
-        run_dir = fit(config, verbose=0 if args.quiet else 2)
-    record = read_record(run_dir).training
-    if generative:
-        print(f"run directory: {run_dir} ({record['epochs_run']} epochs, val loss "
-              f"{record['final_val_loss']:.4f}; samples in {run_dir / 'figures' / 'samples.png'})")
-    else:
-        print(f"run directory: {run_dir} (best epoch {record['best_epoch']} of "
-              f"{record['epochs_run']}, val loss {record['best_val_loss']:.4f})")
+        runs = [fit(config, verbose=verbose)]
+        print(training_line(runs[0]))
     if args.evaluate:
         from crturb_keras.runs.evaluation import evaluate, summary_lines
 
-        metrics = evaluate(run_dir, classifier=getattr(args, "classifier", None))
-        print("\n".join(summary_lines(metrics, run_dir)))
+        metrics = evaluate(scored, classifier=getattr(args, "classifier", None))
+        print("\n".join(summary_lines(metrics, scored)))
     if not generative and args.export:
         from crturb_keras.runs.export import export
 
-        print(f"SavedModel: {export(run_dir)}")
+        for run_dir in runs:
+            print(f"SavedModel: {export(run_dir)}")
     return 0
 
 

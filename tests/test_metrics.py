@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from crturb_keras.errors import ConfigError
 from crturb_keras.metrics import (
-    classifier_agreement, classifier_features, generation_metrics, kid, pdf_distance,
-    statistics_features)
+    calibration, classifier_agreement, classifier_features, generation_metrics, kid,
+    pdf_distance, softmax, statistics_features)
 
 
 def white_noise(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -138,3 +139,27 @@ def test_classifier_agreement():
     assert classifier_agreement(scores, 2) == 0.25
     with pytest.raises(ValueError):
         classifier_agreement(scores, 3)
+
+
+def test_calibration_error_of_known_cases():
+    """ECE (10 equal bins of top-class probability): always 0.9 confident but right half the
+    time gives |0.5 - 0.9| = 0.4; confidence equal to accuracy in every bin gives 0; the NLL is
+    the mean -log p(true class)."""
+    labels = np.array([0, 1] * 50)
+    overconfident = np.tile([0.9, 0.1], (100, 1))
+    scores = calibration(labels, overconfident)
+    assert scores["ece"] == pytest.approx(0.4)
+    assert scores["count"] == [100] and scores["accuracy"] == [0.5]
+    assert scores["nll"] == pytest.approx(-(np.log(0.9) + np.log(0.1)) / 2)
+    rng = np.random.default_rng(0)
+    confidence = rng.choice([0.55, 0.75, 0.95], 30000)
+    truth = rng.integers(0, 2, 30000)
+    right = rng.random(30000) < confidence
+    top = np.where(right, truth, 1 - truth)
+    probabilities = np.zeros((30000, 2))
+    probabilities[np.arange(30000), top] = confidence
+    probabilities[np.arange(30000), 1 - top] = 1 - confidence
+    assert calibration(truth, probabilities)["ece"] < 0.01
+    assert softmax(np.array([[0.0, np.log(3.0)]])) == pytest.approx(np.array([[0.25, 0.75]]))
+    with pytest.raises(ConfigError, match="calibration needs"):
+        calibration(labels, overconfident[:10])

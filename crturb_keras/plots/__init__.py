@@ -19,10 +19,13 @@ from .training import (
     plot_map_panels,
     plot_map_prediction,
     plot_predicted_fields,
+    plot_reliability,
+    plot_seed_bars,
 )
 
 __all__ = ["plot_accuracy_lines", "plot_blur_experiment", "plot_class_mean_maps",
            "plot_class_spectra", "plot_confusion_matrix", "plot_generated_statistics",
            "plot_grouped_bars", "plot_learning_curves", "plot_map_panels", "plot_map_prediction",
-           "plot_mhd_history", "plot_predicted_fields", "plot_saliency_grid", "plot_sample_grid",
-           "plot_sanity", "plot_surrogate_overview", "sky_axes"]
+           "plot_mhd_history", "plot_predicted_fields", "plot_reliability", "plot_saliency_grid",
+           "plot_sample_grid", "plot_sanity", "plot_seed_bars", "plot_surrogate_overview",
+           "sky_axes"]

@@ -59,6 +59,50 @@ def plot_confusion_matrix(counts: np.ndarray, names: list[str], path: str | Path
     return save_figure(fig, path)
 
 
+def plot_reliability(curves: dict[str, dict], path: str | Path) -> Path:
+    """Reliability diagram: accuracy against mean top-class probability per bin, one line per
+    image kind (``curves`` maps a label to :func:`crturb_keras.metrics.calibration`'s output);
+    the diagonal is perfect calibration, point areas follow the bin counts."""
+    fig = Figure(figsize=(4.6, 4.2), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    for label, curve in curves.items():
+        counts = np.asarray(curve["count"], dtype=float)
+        line, = ax.plot(curve["confidence"], curve["accuracy"], "-", lw=1,
+                        label=f"{label} (ECE {curve['ece']:.3f})")
+        ax.scatter(curve["confidence"], curve["accuracy"], s=80 * counts / counts.max(),
+                   color=line.get_color())
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean top-class probability")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=8, loc="upper left")
+    return save_figure(fig, path)
+
+
+def plot_seed_bars(groups: dict[str, dict[str, tuple[float, float]]], path: str | Path,
+                   title: str = "") -> Path:
+    """Per-class accuracy as bars of the mean with error bars of the std over training seeds,
+    side by side per group (e.g. CNN, logistic baseline); ``groups`` maps a label to
+    ``{class: (mean, std)}``."""
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    names = list(next(iter(groups.values())))
+    width = 0.8 / len(groups)
+    for g, (label, values) in enumerate(groups.items()):
+        means = [values[n][0] for n in names]
+        spreads = [values[n][1] for n in names]
+        ax.bar(np.arange(len(names)) + g * width, means, width, yerr=spreads, capsize=3,
+               label=label)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, fontsize=8)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
 def plot_map_panels(inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray,
                     target_name: str, path: str | Path) -> Path:
     """Rows of input / target / prediction / residual for a few test tiles ``(n, H, W)``."""

@@ -3,7 +3,9 @@
 The model in the run directory was selected on the validation split; the test split is read here
 and nowhere else. Classifier runs are scored on every image kind the prepared data holds (a
 slice-trained model is also scored on projections, each with that kind's stored normalisation).
-Results go to ``RUN/metrics.json`` and ``RUN/figures/``.
+Results go to ``RUN/metrics.json`` and ``RUN/figures/``; a classifier's test probabilities and labels
+per kind go to ``RUN/test_probabilities.npz`` (``<kind>_probabilities`` ``(n, K)``,
+``<kind>_labels`` ``(n,)``), which seed ensembles and calibration studies read.
 """
 
 from __future__ import annotations
@@ -19,21 +21,27 @@ from ..baselines import (
     image_features, logistic_baseline, majority_class, pixel_linear_baseline)
 from ..data import Manifest, load_manifest, load_split
 from ..io.atomic import atomic_path
-from ..metrics import classification_metrics, map_metrics, vrmse
+from ..metrics import calibration, classification_metrics, map_metrics, softmax, vrmse
 from ..models.inference import predict_batches
-from ..plots import plot_confusion_matrix, plot_map_panels
+from ..plots import plot_confusion_matrix, plot_map_panels, plot_reliability
 from .record import read_record
+from .repeats import evaluate_repeats, is_repeats, repeats_lines
 from .training import load_run
 
 
 def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any) -> dict[str, Any]:
     """Score a run on its test split; write ``metrics.json`` and figures; return the metrics.
 
+    A folder of seeds written by :func:`crturb_keras.runs.repeats.train_repeats` is scored
+    seed by seed and summarised as mean +- std (:func:`~crturb_keras.runs.repeats.evaluate_repeats`).
+
     An existing ``metrics.json`` is returned as it is unless ``force`` is set. Generative runs
     go to :func:`crturb_keras.generative.evaluate_generator` with ``generative``
     (``classifier``, ``n``, ``steps``, ``guidance``); other runs ignore those.
     """
     run = Path(run_dir)
+    if is_repeats(run):
+        return evaluate_repeats(run, force=force)
     existing = run / "metrics.json"
     if existing.exists() and not force:
         return json.loads(existing.read_text())
@@ -62,11 +70,15 @@ def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config
     majority = majority_class(train["labels"])
     baseline = logistic_baseline(train["images"], train["labels"], seed=config["seed"])
     out: dict[str, Any] = {"task": "classify", "trained_on": config["kind"], "kinds": {}}
+    arrays: dict[str, np.ndarray] = {}
     for kind in manifest.counts["test"]:
         test = load_split(data, "test", kind)
-        logits = predict_batches(model, test["images"])
-        predicted = logits.argmax(axis=1)
+        probabilities = softmax(predict_batches(model, test["images"]))
+        predicted = probabilities.argmax(axis=1)
         scores = classification_metrics(test["labels"], predicted, names)
+        scores["calibration"] = calibration(test["labels"], probabilities)
+        arrays[f"{kind}_probabilities"] = probabilities.astype(np.float32)
+        arrays[f"{kind}_labels"] = test["labels"].astype(np.int32)
         scores["baselines"] = {
             "majority_class": classification_metrics(
                 test["labels"], np.full_like(test["labels"], majority), names),
@@ -77,6 +89,10 @@ def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config
         plot_confusion_matrix(np.array(scores["confusion_matrix"]), names,
                               run / "figures" / f"confusion_{kind}.png",
                               title=f"test {kind}s: accuracy {scores['accuracy']:.3f}")
+    plot_reliability({kind: scores["calibration"] for kind, scores in out["kinds"].items()},
+                     run / "figures" / "reliability.png")
+    with atomic_path(run / "test_probabilities.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
     return out
 
 
@@ -114,6 +130,8 @@ def summary_lines(metrics: dict, run_dir: str | os.PathLike) -> list[str]:
     """The test metrics of :func:`evaluate` as text tables: per-class accuracy beside the
     baselines (classifier), VRMSE/SSIM/r per target beside the linear baseline (U-net), or each
     generative metric beside its real-vs-real reference."""
+    if metrics["task"] == "classify_repeats":
+        return repeats_lines(metrics, run_dir)
     lines = []
     if metrics["task"] == "generate":
         from ..generative.evaluation import metrics_table
@@ -135,6 +153,9 @@ def summary_lines(metrics: dict, run_dir: str | os.PathLike) -> list[str]:
             lines.append(f"  {'all':<18} {scores['accuracy']:6.3f} "
                          f"{base['logistic_image_statistics']['accuracy']:9.3f} "
                          f"{base['majority_class']['accuracy']:9.3f}")
+            if "calibration" in scores:
+                lines.append(f"  calibration: ECE {scores['calibration']['ece']:.3f}, "
+                             f"NLL {scores['calibration']['nll']:.3f}")
     else:
         lines.append(f"test {metrics['kind']}s of {', '.join(metrics['classes_used'])}")
         lines.append(f"  {'target':<26} {'VRMSE':>6} {'SSIM':>6} {'r':>6} {'linear':>7}")

@@ -179,3 +179,18 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
     if not isinstance(values, dict):
         raise DataFormatError(f"{path}: damaged run record (not a JSON object); train again")
     return RunRecord.from_dict(values, run_dir)
+
+
+def training_line(run_dir: str | os.PathLike, trained: bool = True) -> str:
+    """One line on a finished run: its folder, best epoch and validation loss (classifier and
+    U-net) or final validation loss and samples figure (generative); ``trained=False`` says it
+    was finished before and kept."""
+    record = read_record(run_dir)
+    values = record.training
+    kept = "" if trained else "finished before, kept; "
+    if record.task == "generate":
+        return (f"run directory: {run_dir} ({kept}{values['epochs_run']} epochs, val loss "
+                f"{values['final_val_loss']:.4f}; samples in "
+                f"{Path(run_dir) / 'figures' / 'samples.png'})")
+    return (f"run directory: {run_dir} ({kept}best epoch {values['best_epoch']} of "
+            f"{values['epochs_run']}, val loss {values['best_val_loss']:.4f})")
