@@ -371,3 +371,46 @@ def test_manifest_is_typed(prepared):
     assert m.class_names == sorted(m.classes, key=m.classes.get) and m.class_names[0] == "MHD"
     assert all(isinstance(layout, SplitLayout) for layout in m.layouts)
     assert len(m.layouts) == len(m.sources) and m.to_dict()["format"] == "crturb-prepared/1"
+
+
+def test_all_axes_cut_images_normal_to_each_axis(tmp_path):
+    """``axis="all"`` cuts every cube normal to x1, x2 and x3: the meta column ``axis`` names
+    the axis (1-3), every pixel of a tile lies on the plane its window names along that axis,
+    and each axis gives as many tiles as cutting along it alone. Needs whole runs per split
+    and cubic boxes."""
+    i3, i2, i1 = np.meshgrid(*[np.arange(16)] * 3, indexing="ij")
+    faces = np.linspace(0, 1, 17)
+    for cls in ("MHD", "CR_Advect"):
+        for seed in range(3):
+            coded = (1 + i1 + 16 * i2 + 256 * i3).astype(np.float32)
+            write_athdf(Snapshot({"rho": coded}, faces, faces, faces,
+                                 attributes={"SurrogateClass": cls}),
+                        tmp_path / "src" / cls / f"seed{seed}" / "c.out1.00000.athdf")
+    sources = discover_sources([str(tmp_path / "src")])
+    settings = dict(tile=8, log=False, normalize="none", dtype="float32",
+                    split_by="realization")
+    out = tmp_path / "all"
+    manifest = prepare(sources, out, PrepareConfig(axis="all", **settings), progress=False)
+    single = prepare(sources, tmp_path / "x2", PrepareConfig(axis="x2", **settings),
+                     progress=False)
+    assert manifest.geometry.meta_columns[-1] == "axis"
+    assert not manifest.geometry.rotations_allowed
+    for split in ("train", "val", "test"):
+        images = _load(out, split, "slice")[..., 0].astype(np.int64) - 1
+        meta = _meta(out, split)
+        position = {1: images % 16, 2: (images // 16) % 16, 3: images // 256}
+        assert sorted(set(meta[:, -1])) == [1, 2, 3]
+        for axis in (1, 2, 3):
+            rows = meta[:, -1] == axis
+            assert (position[axis][rows] == meta[rows, 1][:, None, None]).all()
+            assert rows.sum() == len(_meta(tmp_path / "x2", split))
+        assert sum(manifest.counts[split]["slice"].values()) == 3 * sum(
+            single.counts[split]["slice"].values())
+    with pytest.raises(ConfigError, match="split_by realization"):
+        PrepareConfig(axis="all")
+    write_athdf(Snapshot({"rho": np.ones((8, 16, 16), np.float32)}, faces, faces,
+                         np.linspace(0, 1, 9), attributes={"SurrogateClass": "MHD"}),
+                tmp_path / "flat" / "MHD" / "seed0" / "c.out1.00000.athdf")
+    with pytest.raises(DataFormatError, match="cubic"):
+        prepare(discover_sources([str(tmp_path / "flat")]), tmp_path / "bad",
+                PrepareConfig(axis="all", **settings), progress=False)

@@ -11,6 +11,7 @@ from ..errors import ConfigError, DataFormatError
 from . import transforms
 
 KINDS = ("slice", "projection")
+AXES = ("x1", "x2", "x3")
 
 
 @dataclass(frozen=True)
@@ -19,9 +20,12 @@ class PrepareConfig:
 
     Attributes
     ----------
-    axis : {"x1", "x2", "x3"}
+    axis : {"x1", "x2", "x3", "all"}
         Images are normal to this axis, and the splits are regions along it. ``x1`` (the mean
         field) gives the published slices; only then are 90-degree rotations valid augmentations.
+        ``all``: images normal to x1, x2 and x3 of every cube (three times the tiles; x2 and x3
+        images contain the mean field and its anisotropy); needs ``split_by realization`` and
+        cubic boxes.
     fractions : (train, val, test)
         Shares of the cells left after buffers.
     buffer : str
@@ -90,8 +94,11 @@ class PrepareConfig:
     def __post_init__(self) -> None:
         check_finite(self, "prepare")
         problems = []
-        if self.axis not in ("x1", "x2", "x3"):
-            problems.append(f"axis must be x1, x2 or x3, got {self.axis!r}")
+        if self.axis not in AXES + ("all",):
+            problems.append(f"axis must be x1, x2, x3 or all, got {self.axis!r}")
+        elif self.axis == "all" and self.split_by != "realization":
+            problems.append("axis all needs split_by realization (images normal to the other "
+                            "axes would cross every buffered region along one axis)")
         if not self.kinds or set(self.kinds) - set(KINDS):
             problems.append(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds}")
         if str(self.buffer) != "auto" and not str(self.buffer).isdigit():
@@ -119,6 +126,11 @@ class PrepareConfig:
     @property
     def tile_stride(self) -> int:
         return self.stride or self.tile
+
+    @property
+    def image_axes(self) -> tuple[str, ...]:
+        """The axes images are cut normal to: ``("x1", "x2", "x3")`` for ``axis="all"``."""
+        return AXES if self.axis == "all" else (self.axis,)
 
     def to_dict(self) -> dict:
         """Plain-JSON form (tuples as lists), stored in the manifest."""

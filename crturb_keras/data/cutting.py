@@ -3,6 +3,7 @@ correlation length, the per-image transforms, and the tiles of every (split, kin
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -46,16 +47,21 @@ def survey_source(source: Source, config: PrepareConfig) -> dict[str, Any]:
     snap, has_targets = _read(source, config)
     cube = snap[config.field]
     data = np.log(cube) if config.log else cube
-    return {"length": cube.shape[["x3", "x2", "x1"].index(config.axis)],
+    axis = config.image_axes[0]
+    if len(config.image_axes) > 1 and len(set(cube.shape)) > 1:
+        raise DataFormatError(f"{source.paths[0]}: a {'x'.join(map(str, cube.shape))} box; "
+                              f"--axis all cuts images normal to every axis and needs a cubic "
+                              f"box: choose --axis x1, x2 or x3")
+    return {"length": cube.shape[["x3", "x2", "x1"].index(axis)],
             "plane": _plane(config, list(snap.shape)),
             "shape": list(snap.shape), "cycle": snap.cycle, "time": snap.time,
             "has_targets": has_targets,
-            "correlation_length": round(autocorrelation_length(data, config.axis), 3)}
+            "correlation_length": round(autocorrelation_length(data, axis), 3)}
 
 
 def _plane(config: PrepareConfig, shape: list[int]) -> list[int]:
     """Image size ``[rows, cols]`` of a ``(nx3, nx2, nx1)`` cube cut normal to ``config.axis``."""
-    axis = ["x3", "x2", "x1"].index(config.axis)
+    axis = ["x3", "x2", "x1"].index(config.image_axes[0])
     return [n for i, n in enumerate(shape) if i != axis]
 
 
@@ -117,45 +123,46 @@ def cut_source(index: int, source: Source, layout, config: PrepareConfig,
     cube = snap[config.field]
     target_cubes = [snap[t] for t in config.targets] if has_targets else []
     rng = np.random.default_rng([config.seed, index])
-    per_cube_input: dict[tuple[str, str], tuple[np.ndarray, list, np.ndarray, list]] = {}
-    for kind in config.kinds:
-        source_cube = cube
-        if kind == "projection" and config.projection_mode == "seed":
-            logged = np.log10(cube)
-            source_cube = transforms.minmax(logged, float(logged.min()), float(logged.max()))
-        for region in layout.regions:
-            if kind == "slice":
-                planes = region.indices()[::config.slice_step]
-                windows = [(int(p), int(p) + 1) for p in planes]
-                images = slices(source_cube, config.axis, planes)
-                paired = [slices(t, config.axis, planes) for t in target_cubes]
-            else:
-                windows = projection_windows(region, config.depth)
-                images = projections(source_cube, config.axis, windows)
-                paired = [projections(t, config.axis, windows) for t in target_cubes]
-            if not windows:
-                continue
-            images = transform_planes(images, config, take_log=not (
-                kind == "projection" and config.projection_mode == "seed"))
-            if config.log:
-                paired = [transforms.log10(p) for p in paired]
-            rolls = np.zeros((len(images), 2), dtype=np.int32)
-            if region.split == "train" and config.train_rolls:
-                extra = len(images) * config.train_rolls
-                shifts = rng.integers(0, images.shape[1:], size=(extra, 2)).astype(np.int32)
-                base = np.tile(np.arange(len(images)), config.train_rolls)
-                images = np.concatenate([images, np.stack([
-                    periodic_roll(images[b], *s) for b, s in zip(base, shifts)])])
-                paired = [np.concatenate([p, np.stack([periodic_roll(p[b], *s)
-                                                       for b, s in zip(base, shifts)])])
-                          for p in paired]
-                windows = windows + [windows[b] for b in base]
-                rolls = np.concatenate([rolls, shifts])
-            per_cube_input[(kind, region.split)] = (images, windows, rolls, paired)
+    per_cube_input: dict[tuple[str, str, int], tuple[np.ndarray, list, np.ndarray, list]] = {}
+    seeded = None
+    if "projection" in config.kinds and config.projection_mode == "seed":
+        logged = np.log10(cube)
+        seeded = transforms.minmax(logged, float(logged.min()), float(logged.max()))
+    for kind, (number, axis), region in itertools.product(
+            config.kinds, enumerate(config.image_axes, start=1), layout.regions):
+        source_cube = seeded if kind == "projection" and seeded is not None else cube
+        if kind == "slice":
+            planes = region.indices()[::config.slice_step]
+            windows = [(int(p), int(p) + 1) for p in planes]
+            images = slices(source_cube, axis, planes)
+            paired = [slices(t, axis, planes) for t in target_cubes]
+        else:
+            windows = projection_windows(region, config.depth)
+            images = projections(source_cube, axis, windows)
+            paired = [projections(t, axis, windows) for t in target_cubes]
+        if not windows:
+            continue
+        images = transform_planes(images, config, take_log=not (
+            kind == "projection" and config.projection_mode == "seed"))
+        if config.log:
+            paired = [transforms.log10(p) for p in paired]
+        rolls = np.zeros((len(images), 2), dtype=np.int32)
+        if region.split == "train" and config.train_rolls:
+            extra = len(images) * config.train_rolls
+            shifts = rng.integers(0, images.shape[1:], size=(extra, 2)).astype(np.int32)
+            base = np.tile(np.arange(len(images)), config.train_rolls)
+            images = np.concatenate([images, np.stack([
+                periodic_roll(images[b], *s) for b, s in zip(base, shifts)])])
+            paired = [np.concatenate([p, np.stack([periodic_roll(p[b], *s)
+                                                   for b, s in zip(base, shifts)])])
+                      for p in paired]
+            windows = windows + [windows[b] for b in base]
+            rolls = np.concatenate([rolls, shifts])
+        per_cube_input[(kind, region.split, number)] = (images, windows, rolls, paired)
     if config.normalize == "minmax":
         lo = min(float(v[0].min()) for v in per_cube_input.values())
         hi = max(float(v[0].max()) for v in per_cube_input.values())
-    for (kind, split), (images, windows, rolls, paired) in per_cube_input.items():
+    for (kind, split, number), (images, windows, rolls, paired) in per_cube_input.items():
         if config.normalize == "minmax":
             images = transforms.minmax(images, lo, hi)
         cut, pos = tiles(images, config.tile, config.tile_stride)
@@ -171,7 +178,8 @@ def cut_source(index: int, source: Source, layout, config: PrepareConfig,
         if config.normalize == "equalize":
             cut = transforms.equalize(cut)
         win = np.asarray(windows, dtype=np.int32)[pos[:, 0]]
-        meta = np.column_stack([np.full(len(pos), index), win, pos[:, 1:], rolls[pos[:, 0]]])
+        meta = np.column_stack([np.full(len(pos), index), win, pos[:, 1:], rolls[pos[:, 0]],
+                                np.full(len(pos), number)])
         bucket = buckets.setdefault((split, kind, source.class_name), Bucket())
         bucket.images.append(cut[keep])
         bucket.meta.append(meta[keep].astype(np.int32))

@@ -23,7 +23,8 @@ from .config import PrepareConfig
 from .splits import SplitLayout
 
 FORMAT = "crturb-prepared/1"
-META_COLUMNS = ("source", "plane_start", "plane_stop", "row", "col", "roll_rows", "roll_cols")
+META_COLUMNS = ("source", "plane_start", "plane_stop", "row", "col", "roll_rows", "roll_cols",
+                "axis")
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,9 @@ class Geometry:
 
     Attributes
     ----------
-    axis : {"x1", "x2", "x3"}
-        Images are normal to this axis.
+    axis : {"x1", "x2", "x3", "all"}
+        Images are normal to this axis (``all``: to each of them; the meta column ``axis``
+        says which, 1-3).
     tile, stride : int
         Tile side and step between tiles (px).
     channels : int
@@ -199,7 +201,7 @@ def check_shards(prepared_dir: str | os.PathLike, manifest: Manifest, shards: li
         count = shard["count"]
         expected = {"images": ((count, tile, tile, 1), storage),
                     "labels": ((count,), "int32"),
-                    "meta": ((count, len(META_COLUMNS)), "int32"),
+                    "meta": ((count, len(manifest.geometry.meta_columns)), "int32"),
                     "targets": ((count, tile, tile, len(manifest.geometry.targets)), storage)}
         for part in parts:
             path = root / f"{shard['stem']}.{part}.npy"

@@ -84,7 +84,8 @@ def depth_experiment(run_dir: str | os.PathLike,
             windows = projection_windows(region, depth) if region is not None else []
             if not windows:
                 continue
-            planes = transform_planes(projections(cube, config.axis, windows), config)
+            planes = transform_planes(np.concatenate(
+                [projections(cube, axis, windows) for axis in config.image_axes]), config)
             if norm.method == "standardize":
                 planes = transforms.standardize(planes, norm.mean, norm.std)
             cut, _ = tiles(planes, config.tile, config.tile_stride)
