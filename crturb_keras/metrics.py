@@ -59,6 +59,40 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+def fit_temperature(labels: np.ndarray, logits: np.ndarray) -> float:
+    """The temperature ``T`` that minimises the mean negative log-likelihood of
+    ``softmax(logits / T)`` (temperature scaling, Guo et al. 2017).
+
+    Fit it on the **validation** split: one scalar leaves the predicted class unchanged and
+    only makes the probabilities honest (``T > 1`` softens an over-confident network). Searched
+    in ``log T`` on [-4, 4] (bounded, so separable data give a large finite ``T`` range end
+    rather than an overflow).
+
+    Raises
+    ------
+    ConfigError
+        For logits that are not ``(n, K)`` with ``n > 0`` matching ``labels``, or not finite.
+    """
+    from scipy.optimize import minimize_scalar
+
+    labels = np.asarray(labels).astype(int)
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2 or len(z) != len(labels) or not len(labels) or not np.isfinite(z).all():
+        raise ConfigError(f"fit_temperature needs finite logits (n, K) for n > 0 labels, got "
+                          f"{z.shape} for {labels.shape}")
+    rows = np.arange(len(labels))
+
+    def nll(log_t: float) -> float:
+        scaled = z / np.exp(log_t)
+        top = scaled.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(scaled - top).sum(axis=1)) + top[:, 0]
+        return float(np.mean(log_norm - scaled[rows, labels]))
+
+    best = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded",
+                           options={"xatol": 1e-6})
+    return float(np.exp(best.x))
+
+
 def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> dict:
     """Expected calibration error and the reliability curve of top-class probabilities.
 

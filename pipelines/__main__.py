@@ -20,6 +20,7 @@ JOBS = {
     "evaluate": "score a run on the test split",
     "export": "write serving.keras and the SavedModel of a run",
     "predict": "apply a run to a FITS map",
+    "report": "train over seeds and write the science report (tables, figures, experiments)",
     "interpret": "saliency, sanity checks, spectra and blur/flatten/depth experiments",
     "generate": "draw samples from a generative run",
     "tune": "hyperparameter search, then retrain, evaluate and export the best",

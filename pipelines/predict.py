@@ -59,8 +59,10 @@ def main(args: argparse.Namespace) -> int:
         print(note)
     if result.task == "classify":
         order = result.map_probabilities.argsort()[::-1]
-        print("whole map: " + ", ".join(f"{result.class_names[i]} {result.map_probabilities[i]:.3f}"
-                                        for i in order))
+        print("whole map (mean ± spread over tiles): " + ", ".join(
+            f"{result.class_names[i]} {result.map_probabilities[i]:.3f} ± "
+            f"{result.map_spread[i]:.3f}" for i in order))
+        print(f"  {result.agreement:.0%} of the tiles agree on {result.class_names[order[0]]}")
         for (row, col), p in zip(result.positions, result.probabilities):
             print(f"  tile at ({row:4d}, {col:4d}): {result.class_names[p.argmax()]:<18} "
                   f"{p.max():.3f}")

@@ -33,6 +33,27 @@ def test_classifier_knobs_and_errors():
         build_classifier(5, (64, 64, 1), dropout=1.5)
 
 
+def test_moments_head_pools_the_tile_moments(tmp_path):
+    """The moments head feeds the dense layer the tile means of x, x^2, x^3, x^4 (before its
+    BatchNorm: equal to numpy's), and of the last feature maps and their squares; the model
+    saves and reloads with stock Keras; an unknown head is refused."""
+    model = build_classifier(3, (16, 16, 1), depth=2, base_filters=4, head="moments")
+    x = np.random.default_rng(1).normal(0, 1, (5, 16, 16, 1)).astype("float32")
+    probe = keras.Model(model.input, model.get_layer("moments").output)
+    moments = keras.ops.convert_to_numpy(probe(x))
+    assert moments.shape == (5, 4 + 2 * 8)
+    expected = np.stack([np.mean(x[..., 0] ** k, axis=(1, 2)) for k in (1, 2, 3, 4)], axis=1)
+    np.testing.assert_allclose(moments[:, :4], expected, rtol=1e-4, atol=1e-5)
+    assert (moments[:, 4 + 8:] >= 0).all()  # means of squared feature maps
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    with pytest.raises(ConfigError, match="head"):
+        build_classifier(3, (16, 16, 1), depth=2, head="attention")
+
+
 @pytest.mark.parametrize("upsample", ["resize", "transpose"])
 def test_unet_shapes(upsample):
     model = build_unet((32, 32, 1), ("Ec", "magnetic_energy_density"), depth=3, base_filters=4,

@@ -7,7 +7,8 @@ import pytest
 
 from crturb_keras.data.splits import (
     Region, SplitLayout, autocorrelation_length, check_layout, realization_layouts, split_regions)
-from crturb_keras.errors import SplitError
+from crturb_keras.data import PrepareConfig
+from crturb_keras.errors import ConfigError, SplitError
 
 
 @pytest.mark.parametrize("length, buffer", [(64, 8), (128, 15), (33, 3), (16, 0)])
@@ -87,3 +88,21 @@ def test_realizations_go_whole_to_one_split_by_class():
         realization_layouts([("A", "a"), ("A", "b")], [16, 16])
     only_train = realization_layouts([("A", "a")], [8], (1.0, 0.0, 0.0))
     assert only_train[0].regions[0].split == "train"
+
+
+def test_folds_rotate_every_run_through_the_test_split():
+    """Folds 0, 1, 2 of three runs per class put each run in test exactly once (and in train
+    once, val once); fold 3 is fold 0 again; a fold without split_by realization is refused."""
+    keys = [(c, r) for c in "AB" for r in ("s0", "s1", "s2")]
+    seen = {key: [] for key in keys}
+    for fold in range(3):
+        layouts = realization_layouts(keys, [16] * len(keys), (0.34, 0.33, 0.33), fold)
+        for key, layout in zip(keys, layouts):
+            seen[key].append(layout.regions[0].split)
+    assert all(sorted(splits) == ["test", "train", "val"] for splits in seen.values())
+    assert [seen[("A", r)][1] for r in ("s0", "s1", "s2")] == ["test", "train", "val"]
+    again = realization_layouts(keys, [16] * len(keys), (0.34, 0.33, 0.33), 3)
+    assert [l.regions[0].split for l in again] == [s[0] for s in seen.values()]
+    with pytest.raises(ConfigError, match="fold"):
+        PrepareConfig(fold=1)
+    assert PrepareConfig(fold=2, split_by="realization").fold == 2

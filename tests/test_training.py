@@ -13,9 +13,11 @@ from astropy.io import fits
 from crturb_keras.data import make_dataset
 from crturb_keras.data import PrepareConfig, load_split
 from crturb_keras.errors import ConfigError, DataFormatError
+from crturb_keras.metrics import fit_temperature, softmax
 from crturb_keras.runs.evaluation import evaluate
 from crturb_keras.runs.export import export
 from crturb_keras.runs.predict import predict_map
+from crturb_keras.runs.record import read_record
 from crturb_keras.runs.resume import ResumeCheckpoint
 from crturb_keras.runs.training import TrainConfig, _class_weights, load_run, train
 from pipelines import evaluate as evaluate_cli
@@ -172,6 +174,19 @@ def test_classifier_evaluation_on_test_split(classifier_run, prepared):
         assert scores["baselines"]["majority_class"]["accuracy"] == pytest.approx(0.2, abs=0.05)
         assert 0 <= scores["baselines"]["logistic_image_statistics"]["accuracy"] <= 1
         assert (classifier_run / "figures" / f"confusion_{kind}.png").exists()
+    # temperature scaling: fitted on the validation logits, applied to the stored test
+    # probabilities; the predicted class is unchanged by it
+    record = read_record(classifier_run)
+    val = load_split(prepared / "prep", "val", record.kind)
+    assert record.temperature == pytest.approx(
+        fit_temperature(val["labels"], model.predict(val["images"], verbose=0)), rel=1e-3)
+    stored = np.load(classifier_run / "test_probabilities.npz")
+    test = load_split(prepared / "prep", "test", "slice")
+    np.testing.assert_allclose(stored["slice_probabilities"], softmax(
+        model.predict(test["images"], verbose=0) / record.temperature), atol=1e-5)
+    scores = metrics["kinds"]["slice"]
+    assert scores["calibration"]["temperature"] == record.temperature
+    assert scores["calibration_unscaled"]["nll"] != scores["calibration"]["nll"]
     stamp = (classifier_run / "metrics.json").stat().st_mtime_ns
     assert evaluate(classifier_run) == metrics
     assert (classifier_run / "metrics.json").stat().st_mtime_ns == stamp
@@ -246,8 +261,10 @@ def test_run_models_and_exports_load_without_this_package(prepared, classifier_r
                                    model.predict(np.log10(tiles[name]), verbose=0),
                                    rtol=1e-5, atol=1e-5)
         if name == "cls":
+            # the softmax at the run's validation-fitted temperature
+            assert record.temperature > 0 and record.temperature != 1.0
             np.testing.assert_allclose(expected, keras.ops.convert_to_numpy(
-                keras.ops.softmax(raw)), atol=1e-5)
+                keras.ops.softmax(raw / record.temperature)), atol=1e-5)
             assert served["class_names"].tolist() == record.class_names
             # a 32x40 map: 2x2 tiles, the 8-px strip on the right not scored
             assert served["tile_probabilities"].shape == (3, 2, 2, len(record.classes))
@@ -281,6 +298,9 @@ def test_predict_map_with_blank_pixels(classifier_run, unet_run):
     assert result.probabilities.shape[1] == 5
     np.testing.assert_allclose(result.probabilities.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(result.map_probabilities, result.probabilities.mean(axis=0))
+    np.testing.assert_allclose(result.map_spread, result.probabilities.std(axis=0))
+    top = result.map_probabilities.argmax()
+    assert result.agreement == pytest.approx(np.mean(result.probabilities.argmax(axis=1) == top))
     assert result.skipped_tiles == 1 and result.blank_fraction == pytest.approx(144 / 1080)
     rows, cols = result.positions.max(axis=0) + 16
     assert (rows, cols) == (40, 27)  # tiles cover the map to its edges
@@ -373,6 +393,7 @@ def test_models_train_on_every_backend(prepared, backend, tmp_path):
         from crturb_keras.data import make_dataset
         from crturb_keras.runs.evaluation import evaluate
         from crturb_keras.runs.predict import predict_map
+from crturb_keras.runs.record import read_record
         from crturb_keras.runs.training import TrainConfig, load_run, train
         data, out = {str(prepared / 'prep')!r}, {str(tmp_path)!r}
         report = {{"backend": keras.backend.backend(), "losses": {{}}}}

@@ -36,6 +36,11 @@ class PrepareConfig:
         (the folder holding a source's files) go to one split each, per class, by ``fractions``
         (no buffer needed: independent runs share no structure); needs at least three runs per
         class (``pipelines.simulate --seeds 3``).
+    fold : int
+        With ``split_by realization``: rotate each class's runs (sorted by folder) by ``fold``
+        before giving them to train, val and test, so that folds ``0 .. n_runs - 1`` put every
+        run in the test split once (cross-validation over runs: on small data which run lands
+        in test moves the accuracy more than the training seed does). 0 keeps the sorted order.
     kinds : tuple of {"slice", "projection"}
         Image kinds to prepare.
     depth : int
@@ -90,6 +95,7 @@ class PrepareConfig:
     shard_size: int = 2048
     seed: int = 0
     split_by: str = "region"
+    fold: int = 0
 
     def __post_init__(self) -> None:
         check_finite(self, "prepare")
@@ -105,6 +111,10 @@ class PrepareConfig:
             problems.append(f"buffer must be a number of cells or 'auto', got {self.buffer!r}")
         if self.split_by not in ("region", "realization"):
             problems.append(f"split_by must be region or realization, got {self.split_by!r}")
+        if self.fold < 0 or (self.fold and self.split_by != "realization"):
+            problems.append(f"fold must be >= 0 and needs split_by realization (it rotates the "
+                            f"runs among the splits), got fold {self.fold} with split_by "
+                            f"{self.split_by!r}")
         if self.projection_mode not in ("column", "seed"):
             problems.append(f"projection_mode must be column or seed, got {self.projection_mode!r}")
         if self.normalize not in transforms.NORMALIZATIONS:

@@ -174,6 +174,7 @@ def realization_layouts(
     keys: Sequence[tuple[str, str]],
     lengths: Sequence[int],
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    fold: int = 0,
 ) -> list[SplitLayout]:
     """Give each independent realization (simulation run) of a class wholly to one split.
 
@@ -190,6 +191,9 @@ def realization_layouts(
     fractions : (train, val, test)
         Shares of each class's realizations (sorted by name: first train, then val, then
         test); a non-zero share gets at least one realization.
+    fold : int
+        Rotate each class's sorted realizations by ``fold`` first (cross-validation over runs:
+        folds ``0 .. n - 1`` give every realization of a class of ``n`` to test once).
 
     Raises
     ------
@@ -206,6 +210,8 @@ def realization_layouts(
     for name, realizations in by_class.items():
         realizations.sort()
         total = len(realizations)
+        shift = fold % total
+        realizations[:] = realizations[shift:] + realizations[:shift]
         counts = [max(1, round(total * f)) if f > 0 else 0 for f in fractions[1:]]
         train = total - sum(counts)
         if train < (1 if fractions[0] > 0 else 0) or (fractions[0] == 0 and train > 0):

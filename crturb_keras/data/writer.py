@@ -141,7 +141,7 @@ def prepare(
         buffer = 0
         layouts = realization_layouts(
             [(s.class_name, str(Path(s.paths[0]).resolve().parent)) for s in sources],
-            [info["length"] for info in survey], config.fractions)
+            [info["length"] for info in survey], config.fractions, config.fold)
     else:
         layouts = [split_regions(info["length"], config.fractions, buffer, min_size=min_size)
                    for info in survey]

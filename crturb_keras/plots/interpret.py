@@ -101,14 +101,18 @@ def plot_blur_experiment(result: dict, path: str | Path) -> Path:
 
 
 def plot_accuracy_lines(x: list, per_class: dict[str, dict[str, float]], xlabel: str,
-                        path: str | Path) -> Path:
-    """Accuracy per class against a setting (e.g. projection depth)."""
+                        path: str | Path,
+                        spread: dict[str, dict[str, float]] | None = None) -> Path:
+    """Accuracy per class against a setting (e.g. projection depth, blur width); ``per_class``
+    maps ``str(setting)`` to ``{class: accuracy}``, ``spread`` (optional, same keys) to the
+    error bar of each point (e.g. the std over training seeds)."""
     fig = Figure(figsize=(5.2, 3.4), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     names = sorted({n for values in per_class.values() for n in values})
     for j, name in enumerate(names):
-        ax.plot(x, [per_class[str(v)].get(name, np.nan) for v in x], "o-", color=f"C{j}",
-                label=name)
+        errors = None if spread is None else [spread[str(v)].get(name, np.nan) for v in x]
+        ax.errorbar(x, [per_class[str(v)].get(name, np.nan) for v in x], yerr=errors, fmt="o-",
+                    color=f"C{j}", capsize=3, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.02)

@@ -3,9 +3,11 @@
 The model in the run directory was selected on the validation split; the test split is read here
 and nowhere else. Classifier runs are scored on every image kind the prepared data holds (a
 slice-trained model is also scored on projections, each with that kind's stored normalisation).
-Results go to ``RUN/metrics.json`` and ``RUN/figures/``; a classifier's test probabilities and labels
-per kind go to ``RUN/test_probabilities.npz`` (``<kind>_probabilities`` ``(n, K)``,
-``<kind>_labels`` ``(n,)``), which seed ensembles and calibration studies read.
+Results go to ``RUN/metrics.json`` and ``RUN/figures/``. Classifier probabilities are
+``softmax(logits / T)`` with the run's temperature ``T`` fitted on the validation split (the
+calibration at ``T = 1`` is reported beside it); the test probabilities and labels per kind go to
+``RUN/test_probabilities.npz`` (``<kind>_probabilities`` ``(n, K)``, ``<kind>_labels``
+``(n,)``), which seed ensembles and calibration studies read.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any)
     manifest = load_manifest(data)
     config = record.config
     if record.task == "classify":
-        metrics = _evaluate_classifier(run, model, manifest, data, config)
+        metrics = _evaluate_classifier(run, model, manifest, data, config, record.temperature)
     else:
         metrics = _evaluate_map(run, model, manifest, data, config)
     metrics["split"] = "test"
@@ -64,7 +66,8 @@ def evaluate(run_dir: str | os.PathLike, force: bool = False, **generative: Any)
     return metrics
 
 
-def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config: dict) -> dict:
+def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config: dict,
+                         temperature: float) -> dict:
     names = list(manifest.classes)
     train = load_split(data, "train", config["kind"])
     majority = majority_class(train["labels"])
@@ -73,10 +76,13 @@ def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config
     arrays: dict[str, np.ndarray] = {}
     for kind in manifest.counts["test"]:
         test = load_split(data, "test", kind)
-        probabilities = softmax(predict_batches(model, test["images"]))
+        logits = predict_batches(model, test["images"])
+        probabilities = softmax(logits / temperature)
         predicted = probabilities.argmax(axis=1)
         scores = classification_metrics(test["labels"], predicted, names)
-        scores["calibration"] = calibration(test["labels"], probabilities)
+        scores["calibration"] = {**calibration(test["labels"], probabilities),
+                                 "temperature": temperature}
+        scores["calibration_unscaled"] = calibration(test["labels"], softmax(logits))
         arrays[f"{kind}_probabilities"] = probabilities.astype(np.float32)
         arrays[f"{kind}_labels"] = test["labels"].astype(np.int32)
         scores["baselines"] = {
@@ -89,8 +95,11 @@ def _evaluate_classifier(run: Path, model, manifest: Manifest, data: str, config
         plot_confusion_matrix(np.array(scores["confusion_matrix"]), names,
                               run / "figures" / f"confusion_{kind}.png",
                               title=f"test {kind}s: accuracy {scores['accuracy']:.3f}")
-    plot_reliability({kind: scores["calibration"] for kind, scores in out["kinds"].items()},
-                     run / "figures" / "reliability.png")
+    curves = {}
+    for kind, scores in out["kinds"].items():
+        curves[f"{kind}s, T = {temperature:.2f}"] = scores["calibration"]
+        curves[f"{kind}s, T = 1"] = scores["calibration_unscaled"]
+    plot_reliability(curves, run / "figures" / "reliability.png")
     with atomic_path(run / "test_probabilities.npz") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
     return out
@@ -154,8 +163,13 @@ def summary_lines(metrics: dict, run_dir: str | os.PathLike) -> list[str]:
                          f"{base['logistic_image_statistics']['accuracy']:9.3f} "
                          f"{base['majority_class']['accuracy']:9.3f}")
             if "calibration" in scores:
-                lines.append(f"  calibration: ECE {scores['calibration']['ece']:.3f}, "
-                             f"NLL {scores['calibration']['nll']:.3f}")
+                scaled = scores["calibration"]
+                line = f"  calibration: ECE {scaled['ece']:.3f}, NLL {scaled['nll']:.3f}"
+                if "calibration_unscaled" in scores:
+                    raw = scores["calibration_unscaled"]
+                    line += (f" at the validation-fitted temperature {scaled['temperature']:.2f} "
+                             f"(T = 1: ECE {raw['ece']:.3f}, NLL {raw['nll']:.3f})")
+                lines.append(line)
     else:
         lines.append(f"test {metrics['kind']}s of {', '.join(metrics['classes_used'])}")
         lines.append(f"  {'target':<26} {'VRMSE':>6} {'SSIM':>6} {'r':>6} {'linear':>7}")

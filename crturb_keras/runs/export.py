@@ -4,10 +4,11 @@ Two formats, written side by side into the run directory:
 
 ``serving.keras``
     The trained network in stock Keras layers only (as ``model.keras`` is saved: see
-    :func:`crturb_keras.models.norm.stock_network`),
-    between the training standardisation (``keras.layers.Rescaling``) and, for the classifier, a
-    softmax; for the U-net, the inverse transform back to physical target units (``Rescaling``
-    and ``Activation("exponential")``). It loads with ``keras.saving.load_model`` in a process
+    :func:`crturb_keras.models.norm.stock_network`), between the training standardisation
+    (``keras.layers.Rescaling``) and, for the classifier, a softmax of the logits divided by the
+    run's validation-fitted temperature; for the U-net, the inverse transform back to physical
+    target units (``Rescaling`` and ``Activation("exponential")``). It loads with
+    ``keras.saving.load_model`` in a process
     that never imported ``crturb_keras``, on every backend. Its input is ``log10`` of the density
     in code units (Keras has no stock logarithm layer, and a ``Lambda`` layer would not load in
     Keras's safe mode), in tiles of the training size ``(n, tile, tile, 1)``.
@@ -62,6 +63,7 @@ def build_serving_model(record: RunRecord, model: keras.Model) -> keras.Model:
     x = layers.Rescaling(1.0 / std, offset=-mean / std, name="standardize")(inputs)
     x = stock_network(model)(x)
     if record.task == "classify":
+        x = layers.Rescaling(1.0 / record.temperature, name="temperature", dtype="float32")(x)
         outputs = layers.Softmax(name="probabilities", dtype="float32")(x)
     else:
         stats = [record.target_normalization[t] for t in record.targets]

@@ -41,6 +41,12 @@ class MapPrediction:
         Class probabilities per tile (classifier).
     map_probabilities : ndarray of shape (n_classes,) or None
         Mean of tile probabilities: the whole map's class probabilities.
+    map_spread : ndarray of shape (n_classes,) or None
+        Standard deviation of the tile probabilities over tiles: how much the verdict varies
+        across the map (overlapping tiles are correlated, so this is a spread, not an error of
+        the mean).
+    agreement : float or None
+        Fraction of tiles whose most likely class is the whole map's.
     fields : ndarray of shape (H, W, T) or None
         Predicted target maps in physical units (U-net), overlaps averaged, NaN where blank.
     class_names, target_names : list of str
@@ -64,6 +70,8 @@ class MapPrediction:
     blank_fraction: float
     skipped_tiles: int
     outside_training: list[str] = field(default_factory=list)
+    map_spread: np.ndarray | None = None
+    agreement: float | None = None
 
 
 def _starts(size: int, tile: int, stride: int) -> list[int]:
@@ -205,8 +213,11 @@ def predict_map(run_dir: str | os.PathLike, image: np.ndarray, stride: int | Non
                   skipped_tiles=len(corners) - len(keep),
                   outside_training=_domain_check(record, batch, source))
     if record.task == "classify":
-        return MapPrediction(task="classify", probabilities=outputs,
-                             map_probabilities=outputs.mean(axis=0), fields=None, **common)
+        mean = outputs.mean(axis=0)
+        return MapPrediction(task="classify", probabilities=outputs, map_probabilities=mean,
+                             map_spread=outputs.std(axis=0), fields=None,
+                             agreement=float(np.mean(outputs.argmax(axis=1) == mean.argmax())),
+                             **common)
     total = np.zeros(filled.shape + (outputs.shape[-1],))
     weight = np.zeros(filled.shape + (1,))
     for (r, c), out in zip(keep, outputs):
@@ -224,7 +235,8 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
                      ) -> list[Path]:
     """Write a prediction beside its map; return the files written.
 
-    A classification gives ``STEM.json`` (per-tile and whole-map probabilities) and ``STEM.png``
+    A classification gives ``STEM.json`` (per-tile and whole-map probabilities, the spread of
+    the tiles' probabilities and their agreement) and ``STEM.png``
     (the map with its tiles coloured by class); a U-net prediction gives ``STEM.fits`` with one
     image extension per target field, carrying the input map's header (its WCS included), and
     ``STEM.png`` (the map and the fields). Figures are on the sky (WCSAxes) when the header has a
@@ -248,6 +260,7 @@ def write_prediction(result: MapPrediction, image: np.ndarray, header, stem: str
             raise ConfigError(f"{outputs[0]} exists; pass --overwrite or another --out")
         summary = {"input": source, "tile": result.tile, "classes": result.class_names,
                    "map_probabilities": result.map_probabilities.tolist(),
+                   "map_spread": result.map_spread.tolist(), "agreement": result.agreement,
                    "tiles": [{"row": int(r), "col": int(c), "probabilities": p.tolist()}
                              for (r, c), p in zip(result.positions, result.probabilities)]}
         text = json.dumps(summary, indent=1, allow_nan=False)  # never write invalid JSON

@@ -116,6 +116,12 @@ class RunRecord:
         return self.data_path
 
     @property
+    def temperature(self) -> float:
+        """Softmax temperature of a classifier, fitted on the validation split after training
+        (probabilities are ``softmax(logits / T)``); 1.0 for runs recorded before it existed."""
+        return float(self.training.get("temperature") or 1.0)
+
+    @property
     def normalization_dict(self) -> dict[str, Any]:
         """The normalisation as the prepared data's manifest stores it (inputs and targets)."""
         return self.raw["data"]["normalization"]

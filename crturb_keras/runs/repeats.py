@@ -137,7 +137,9 @@ def _summarise(per_seed: list[dict], names: list[str]) -> dict[str, Any]:
             "per_class_accuracy": {n: _spread([s["per_class_accuracy"][n] for s in per_seed])
                                    for n in names},
             **({"ece": _spread([s["calibration"]["ece"] for s in per_seed])}
-               if all("calibration" in s for s in per_seed) else {})}
+               if all("calibration" in s for s in per_seed) else {}),
+            **({"ece_unscaled": _spread([s["calibration_unscaled"]["ece"] for s in per_seed])}
+               if all("calibration_unscaled" in s for s in per_seed) else {})}
 
 
 def _ensemble(runs: list[Path], kind: str, names: list[str]) -> dict[str, Any]:
@@ -234,7 +236,10 @@ def repeats_lines(metrics: dict[str, Any], out: str | os.PathLike) -> list[str]:
         lines.append(f"  {'all':<18} {_pm(cnn['accuracy'])} {ensemble['accuracy']:9.3f} "
                      f"{logistic['accuracy']['mean']:9.3f} {majority['accuracy']['mean']:9.3f}")
         if "ece" in cnn:
-            lines.append(f"  calibration: ECE {_pm(cnn['ece'])} per seed, "
-                         f"{ensemble['calibration']['ece']:.3f} for the ensemble")
+            unscaled = (f" (T = 1: {_pm(cnn['ece_unscaled'])})" if "ece_unscaled" in cnn
+                        else "")
+            lines.append(f"  calibration: ECE {_pm(cnn['ece'])} per seed at the fitted "
+                         f"temperature{unscaled}, {ensemble['calibration']['ece']:.3f} for the "
+                         f"ensemble")
     lines.append(f"metrics: {Path(out) / 'metrics.json'}; figures: {Path(out) / 'figures'}")
     return lines

@@ -32,11 +32,14 @@ from .. import distribute
 from .._version import __version__
 from ..checks import check_finite
 from ..data.pipeline import make_dataset
-from ..data import Manifest, load_manifest
+from ..data import Manifest, load_manifest, load_split
 from ..domain import reference_statistics
 from ..errors import ConfigError, DataFormatError, DivergenceError
 from ..io.atomic import atomic_dir
+from ..metrics import fit_temperature
 from ..models import MapLoss, build_classifier, build_unet, ssim
+from ..models.cnn import HEADS
+from ..models.inference import predict_batches
 from ..models.norm import stock_network
 from ..plots import plot_learning_curves
 from .record import RunRecord, read_record, write_record
@@ -68,6 +71,9 @@ class TrainConfig:
         Model capacity (see the model builders).
     dropout, block_dropout : float
         Classifier dropout after pooling and after each block.
+    head : {"flatten", "moments"}
+        Classifier head: the published pooled grid, or that plus tile-level moment pooling
+        (see :mod:`crturb_keras.models.cnn`).
     upsample : {"resize", "transpose"}
         U-net upsampling.
     ssim_alpha : float
@@ -114,6 +120,7 @@ class TrainConfig:
     base_filters: int = 8
     dropout: float = 0.35
     block_dropout: float = 0.0
+    head: str = "flatten"
     upsample: str = "resize"
     ssim_alpha: float = 0.5
     patience: int = 6
@@ -146,7 +153,7 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
         for name, allowed in (("class_weights", ("auto", "none")),
-                              ("distribute", distribute.MODES),
+                              ("distribute", distribute.MODES), ("head", HEADS),
                               ("mixed_precision", ("auto", "on", "off")),
                               ("jit_compile", ("auto", "on", "off"))):
             if getattr(self, name) not in allowed:
@@ -189,7 +196,7 @@ def build_model(config: TrainConfig, manifest: Manifest, replicas: int = 1) -> k
     if config.task == "classify":
         model = build_classifier(len(manifest.classes), shape, depth=config.depth,
                                  base_filters=config.base_filters, dropout=config.dropout,
-                                 block_dropout=config.block_dropout)
+                                 block_dropout=config.block_dropout, head=config.head)
         model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], jit_compile=_jit(config),
                       steps_per_execution=batches_per_call(config.steps_per_execution))
@@ -286,6 +293,14 @@ def versions() -> dict[str, str]:
             "backend": keras.backend.backend(), "python": platform.python_version()}
 
 
+def validation_temperature(model: keras.Model, config: TrainConfig) -> float:
+    """Temperature scaling of a trained classifier, fitted on its validation split (the split
+    that chose its epoch; the test split stays unseen): see
+    :func:`crturb_keras.metrics.fit_temperature`."""
+    val = load_split(config.data, "val", config.kind)
+    return fit_temperature(val["labels"], predict_batches(model, val["images"]))
+
+
 def train(config: TrainConfig, verbose: int = 2) -> Path:
     """Train as configured; return the finished run directory.
 
@@ -341,6 +356,7 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
             stock_network(model).save(tmp / "model.keras")  # loads without this package
             shutil.copyfile(folder / "history.csv", tmp / "history.csv")
             best = int(np.argmin(losses["val_loss"]))
+            temperature = validation_temperature(model, config) if task == "classify" else None
             used = [c for c, n in manifest.counts["train"][config.kind].items() if n] \
                 if task == "classify" else sorted({s["class"] for s in
                                                    manifest.shards["train"][config.kind]
@@ -360,7 +376,8 @@ def train(config: TrainConfig, verbose: int = 2) -> Path:
                              "jit_compile": _jit(config), "parameters": model.count_params(),
                              "distribute": config.distribute, "replicas": replicas,
                              "global_batch": config.batch_size * replicas,
-                             "learning_rate_used": config.learning_rate * replicas},
+                             "learning_rate_used": config.learning_rate * replicas,
+                             "temperature": temperature},
                 "versions": versions(),
             }
             write_record(tmp, record, out)
