@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare-default", action="store_true",
                         help="also train the untuned default model and compare on the test split")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="classifier: retrain the best (and default) configuration over "
+                             "seeds SEED..SEED+N-1 and compare mean ± std (default: 1)")
     parser.add_argument("--distributed", choices=("chief", "worker"), default=None)
     parser.add_argument("--oracle", default=None, metavar="HOST:PORT",
                         help="address of the chief's oracle (distributed mode)")
@@ -70,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
                         patience=args.patience, objective=args.objective,
                         overrides=tuple(args.set), final_epochs=args.final_epochs,
                         compare_default=args.compare_default, seed=args.seed,
-                        worker_timeout=args.worker_timeout)
+                        worker_timeout=args.worker_timeout, repeats=args.repeats)
     outcome = tune(config, verbose=0 if args.quiet else 2)
     if not outcome["chief"]:
         print(f"worker {outcome['worker']}: no trials left, exiting")

@@ -103,6 +103,27 @@ def test_local_search_retrains_and_reports(data, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_retrained_configurations_are_compared_over_seeds(data, tmp_path, capsys):
+    """With --repeats 2 the best and the default configuration are each retrained over seeds
+    3 and 4 and compared as mean ± std; the first seed is exported; the U-net is refused."""
+    out = tmp_path / "tune"
+    args = ["--data", str(data), "--tuner", "random", "--max-trials", "1", "--epochs", "1",
+            "--final-epochs", "2", "--out", str(out), "--set", "depth=2", "--seed", "3",
+            "--repeats", "2", "--compare-default", "--quiet"]
+    assert tune_cli.cli(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("2 training seeds (3, 4); mean ± std over seeds") == 2
+    for name in ("best", "default"):
+        summary = json.loads((out / name / "metrics.json").read_text())
+        assert summary["task"] == "classify_repeats" and summary["seeds"] == [3, 4]
+        assert len(summary["kinds"]["slice"]["cnn"]["accuracy"]["values"]) == 2
+    assert (out / "best" / "seed3" / "saved_model").is_dir()
+    assert tune_cli.cli(["--data", str(data), "--task", "map", "--repeats", "2", "--out",
+                         str(tmp_path / "map")]) == 2
+    assert "only for the classifier" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_search_resumes_after_interruption(data, tmp_path):
     out = tmp_path / "resume"
     command = [sys.executable, "-m", "pipelines.tune", "--data", str(data), "--tuner", "random",

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from crturb_keras.data import load_manifest
 from crturb_keras.errors import ConfigError
 from crturb_keras.progress import progress_bar
+from crturb_keras.runs.repeats import train_repeats
 from crturb_keras.runs.training import TrainConfig, train
 
 from . import search
@@ -51,6 +52,10 @@ class TuneConfig:
         Epochs when retraining the best configuration.
     compare_default : bool
         Also train the untuned default model and evaluate it on the test split.
+    repeats : int
+        Seeds ``seed .. seed + repeats - 1`` each retrained configuration is trained with
+        (classifier only; ``best/`` and ``default/`` are then repeats folders scored as mean
+        +- std over seeds, see :mod:`crturb_keras.runs.repeats`; the first seed is exported).
     seed : int
     worker_timeout : float
         Chief: seconds without a worker's heartbeat before its trial is retried elsewhere.
@@ -70,6 +75,7 @@ class TuneConfig:
     compare_default: bool = False
     seed: int = 0
     worker_timeout: float = 120.0
+    repeats: int = 1
 
 
 def _max_depth(tile: int) -> int:
@@ -122,8 +128,12 @@ def tune(config: TuneConfig, echo: Callable[[str], None] = print,
     Raises
     ------
     ConfigError
-        If ``out`` holds a different search, or the distributed settings are incomplete.
+        If ``out`` holds a different search, the distributed settings are incomplete, or
+        ``repeats`` is not >= 1 (above 1 only for the classifier).
     """
+    if config.repeats < 1 or (config.repeats > 1 and config.task != "classify"):
+        raise ConfigError(f"--repeats must be >= 1, and above 1 only for the classifier (task "
+                          f"classify); got {config.repeats} for task {config.task!r}")
     manifest = load_manifest(config.data)
     space = spaces.fit_to_data(spaces.apply_overrides(spaces.default_space(config.task),
                                                       config.overrides),
@@ -163,12 +173,13 @@ def tune(config: TuneConfig, echo: Callable[[str], None] = print,
         echo(f"lost worker(s), their trials retried: {', '.join(outcome['lost_workers'])}")
     best = search.best_values(tuner)
     search.save_json(out / "best_hyperparameters.json", best)
-    runs = _retrain(base, best, config, echo, verbose)
+    runs = _retrain(base, best, config, echo, verbose, _max_depth(manifest.geometry.tile))
     from crturb_keras.runs.evaluation import evaluate
     from crturb_keras.runs.export import export
 
     metrics = {name: evaluate(run) for name, run in runs.items()}
-    saved_model = export(runs["best"])
+    saved_model = export(runs["best"] if config.repeats == 1
+                         else runs["best"] / f"seed{config.seed}")
     search.save_json(out / "summary.json", {
         "completed_trials": outcome["completed"], "failed_trials": outcome["failed"],
         "best_hyperparameters": best, "results": str(paths["csv"]), "test_metrics": metrics})
@@ -179,18 +190,23 @@ def tune(config: TuneConfig, echo: Callable[[str], None] = print,
 
 
 def _retrain(base: TrainConfig, best: dict[str, Any], config: TuneConfig,
-             echo: Callable[[str], None], verbose: int) -> dict[str, Path]:
-    """Train the best (and with ``compare_default`` the default) configuration in full; a
-    finished run in its folder is kept."""
+             echo: Callable[[str], None], verbose: int, max_depth: int) -> dict[str, Path]:
+    """Train the best (and with ``compare_default`` the default, its depth capped at what the
+    tiles allow) configuration in full; a finished run in its folder is kept."""
+    default = {"depth": min(TrainConfig.depth, max_depth)}
     final: Sequence[tuple[str, dict]] = [("best", best)] + (
-        [("default", {})] if config.compare_default else [])
+        [("default", default)] if config.compare_default else [])
     runs = {}
     for name, values in final:
         run_config = TrainConfig(**{**base.to_dict(), "epochs": config.final_epochs,
                                     "patience": TrainConfig.patience,
                                     "out": str(Path(config.out) / name), **values})
         run_dir = Path(run_config.out)
-        if not (run_dir / "model.keras").exists():
+        if config.repeats > 1:
+            echo(f"retraining the {name} configuration over {config.repeats} seeds for up to "
+                 f"{config.final_epochs} epochs: {run_dir}")
+            train_repeats(run_config, config.repeats, verbose)
+        elif not (run_dir / "model.keras").exists():
             echo(f"retraining the {name} configuration for up to {config.final_epochs} "
                  f"epochs: {run_dir}")
             train(run_config, verbose=verbose)
