@@ -103,19 +103,22 @@ def _fold_data(config: TrainConfig, out: Path, folds: int) -> dict[int, str]:
 
 def _pool(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """Folds' :func:`evaluate_repeats` summaries pooled per kind: the CNN's mean +- std over
-    every (fold, seed) network, the baselines' and the seed ensembles' over folds."""
-    def spread(groups: list[dict[str, Any]]) -> dict[str, Any]:
-        values = [v for g in groups for v in g["values"] if v is not None]
+    every (fold, seed) network; the baselines' (one fit per fold: their seed means) and the
+    seed ensembles' over folds."""
+    def spread(groups: list[dict[str, Any]], by_fold: bool) -> dict[str, Any]:
+        values = [g["mean"] for g in groups] if by_fold else \
+            [v for g in groups for v in g["values"]]
+        values = [v for v in values if v is not None]
         return _spread(values) if values else {"mean": None, "std": None, "values": []}
 
-    def summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(entries: list[dict[str, Any]], by_fold: bool = True) -> dict[str, Any]:
         names = list(entries[0]["per_class_accuracy"])
-        pooled = {"accuracy": spread([e["accuracy"] for e in entries]),
-                  "per_class_accuracy": {n: spread([e["per_class_accuracy"][n] for e in entries])
-                                         for n in names}}
+        pooled = {"accuracy": spread([e["accuracy"] for e in entries], by_fold),
+                  "per_class_accuracy": {n: spread([e["per_class_accuracy"][n] for e in entries],
+                                                   by_fold) for n in names}}
         for key in ("ece", "ece_unscaled"):
             if all(key in e for e in entries):
-                pooled[key] = spread([e[key] for e in entries])
+                pooled[key] = spread([e[key] for e in entries], by_fold)
         return pooled
 
     def wrap(value: float | None) -> dict[str, Any]:
@@ -129,7 +132,7 @@ def _pool(summaries: list[dict[str, Any]]) -> dict[str, Any]:
                                              e["ensemble"]["per_class_accuracy"].items()},
                       "ece": wrap(e["ensemble"]["calibration"]["ece"])} for e in entries]
         kinds[kind] = {"n": sum(e["n"] for e in entries),
-                       "cnn": summary([e["cnn"] for e in entries]),
+                       "cnn": summary([e["cnn"] for e in entries], by_fold=False),
                        "ensemble": summary(ensembles),
                        "baselines": {b: summary([e["baselines"][b] for e in entries])
                                      for b in entries[0]["baselines"]}}
@@ -299,8 +302,8 @@ def report_markdown(result: dict[str, Any], out: str | os.PathLike) -> str:
              f"{config['patience']}; {len(seeds)} seeds ({', '.join(map(str, seeds))}) on "
              f"{len(folds)} fold(s) of the runs ({', '.join(folds)}): {networks} networks.", "",
              f"Every number is on the **test** split, as mean ± sample std (ddof = 1) over the "
-             f"{networks} networks (CNN) or over the same folds and seeds (baselines, fitted on "
-             f"each fold's training split; seed ensemble: one per fold, the mean of its seeds' "
+             f"{networks} networks (CNN) or over the folds (baselines, fitted on each fold's "
+             f"training split; seed ensemble: one per fold, the mean of its seeds' "
              f"probabilities). Test runs per fold:", ""]
     for fold, entry in folds.items():
         lines.append(f"- fold {fold}: " + "; ".join(f"{c} {', '.join(r)}"
