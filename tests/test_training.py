@@ -344,7 +344,7 @@ def test_predict_says_when_a_map_is_unlike_the_training_tiles(classifier_run, pr
     assert beam_note(fits.Header(), 0.0, "nhi.fits") is None
 
 
-def test_command_line_jobs(prepared, tmp_path, capsys):
+def test_command_line_jobs(prepared, unet_run, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["--data", str(prepared / "prep"), "--out", str(run), "--epochs", "2", "--depth", "2",
             "--base-filters", "4", "--quiet"]
@@ -363,11 +363,15 @@ def test_command_line_jobs(prepared, tmp_path, capsys):
                             str(tmp_path / "pred")]) == 0
     summary = json.loads((tmp_path / "pred.json").read_text())
     assert len(summary["tiles"]) > 1 and abs(sum(summary["map_probabilities"]) - 1) < 1e-5
+    tiles = np.array([t["probabilities"] for t in summary["tiles"]])
+    np.testing.assert_allclose(summary["map_spread"], tiles.std(axis=0), atol=1e-6)
+    assert 0 < summary["agreement"] <= 1
+    assert "of the tiles agree on" in capsys.readouterr().out
     assert (tmp_path / "pred.png").exists()
     assert predict_cli.cli([str(run), str(tmp_path / "map.fits"), "--out",
                             str(tmp_path / "pred")]) == 2
     assert "exists" in capsys.readouterr().err
-    assert predict_cli.cli([str(prepared / "unet"), str(tmp_path / "map.fits"), "--out",
+    assert predict_cli.cli([str(unet_run), str(tmp_path / "map.fits"), "--out",
                             str(tmp_path / "ec.fits")]) == 0
     with fits.open(tmp_path / "ec.fits") as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "EC", "MAGNETIC_ENERGY_DENSITY"]
