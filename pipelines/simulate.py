@@ -47,6 +47,10 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
     add_config_arguments(parser, MHDConfig, skip=PRESET_FLAGS)
     parser.add_argument("--seeds", type=int, default=1, help="runs per class, seeds seed, "
                         "seed+1, ... in OUT/<class>/seed<k>/ (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes running independent runs side by side, one core each "
+                             "(0: one per CPU core on the CPU, 1 on a GPU; same outputs as one "
+                             "process) (default: %(default)s)")
     for flag, parse, text in (("cr-pressure-ratio", float, "initial P_c / P_g"),
                               ("kappa-par", float, "CR diffusivity along B in L c_s"),
                               ("streaming", _boolean, "CR streaming true/false")):
@@ -60,7 +64,7 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
 def main_athinput(args: argparse.Namespace) -> int:
     from crturb_keras.simulate.mhd import athinput as inputs
 
-    ignored = ("athinput", "out", "solver", "verbose", "quiet", "debug")
+    ignored = ("athinput", "out", "solver", "verbose", "quiet", "debug", "workers")
     defaults = {k: v for k, v in vars(build_parser().parse_args([])).items() if k not in ignored}
     overrides = inputs.athinput_overrides(args.athinput, vars(args), defaults)
     planned = inputs.athinput_run(args.athinput, **overrides)
@@ -78,7 +82,7 @@ def main_mhd(args: argparse.Namespace) -> int:
     explicit = {k: getattr(args, k) for k in PRESET_FLAGS if getattr(args, k) is not None}
     base = config_from_args(MHDConfig, args, **{k: getattr(MHDConfig(), k) for k in PRESET_FLAGS})
     done = mhd_campaign(base, args.out, args.classes, args.seeds, explicit, report=print,
-                        progress=True)
+                        progress=True, workers=args.workers)
     print("\n".join(done.table()))
     print(f"summary: {done.summary}; figures: {done.overview} and OUT/<class>/history.png")
     return 0

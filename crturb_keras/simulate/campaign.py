@@ -21,6 +21,7 @@ from ..io.athena import read_athdf
 from ..io.atomic import atomic_path
 from ..plots import plot_surrogate_overview
 from ..progress import progress_bar
+from .pool import run_parallel, run_workers
 from .stats import box_statistics, turbulence_statistics
 from .surrogate import SurrogateConfig, resolve_classes, simulate
 
@@ -145,7 +146,7 @@ def surrogate_campaign(config: SurrogateConfig, out_dir: str | Path, classes: st
 
 def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1,
                  explicit: dict | None = None, report: Callable[[str], None] | None = None,
-                 progress: bool = False) -> Campaign:
+                 progress: bool = False, workers: int = 1) -> Campaign:
     """Run the solver once per class preset and seed, measure each class over its outputs.
 
     Parameters
@@ -163,7 +164,10 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
     report : callable, optional
         Called with one line (:func:`run_line`) as each run finishes.
     progress : bool
-        Show a :func:`time_bar` per run.
+        Show a :func:`time_bar` per run (one bar over the runs with several workers).
+    workers : int
+        Processes running independent runs side by side (0: one per CPU core, 1 on a GPU;
+        see :mod:`crturb_keras.simulate.pool`); the outputs are those of one process.
     """
     from .mhd import simulate_mhd
     from .mhd.presets import preset_config, resolve_preset_classes
@@ -177,25 +181,33 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
     root = Path(out_dir)
     configs = {name: preset_config(name, base, **explicit)
                for name in resolve_preset_classes(classes)}
+    jobs = [(name, member, f"seed{member.seed}" if seeds > 1 else "")
+            for name, config in configs.items()
+            for member in (dataclasses.replace(config, seed=config.seed + k) for k in range(seeds))]
+    label = lambda job: f"{job[0]} (seed {job[1].seed})"  # noqa: E731
+    count = run_workers(workers, len(jobs))
+    if count > 1:
+        results = run_parallel(jobs, root, count, progress=progress, report=None if not report
+                               else lambda i, result: report(run_line(label(jobs[i]), result)))
+    else:
+        results = []
+        for job in jobs:
+            name, member, run = job
+            with (time_bar(f"{name} {member.resolution}^3", member.t_end) if progress
+                  else contextlib.nullcontext(None)) as advance:
+                results.append(simulate_mhd(member, root, name, progress=advance, run=run))
+            if report:
+                report(run_line(label(job), results[-1]))
     files: dict[str, list[Path]] = {}
     statistics, firsts = {}, {}
     for name, config in configs.items():
-        snaps: list = []
-        signal = 0.0
-        for k in range(seeds):
-            member = dataclasses.replace(config, seed=config.seed + k)
-            run = f"seed{member.seed}" if seeds > 1 else ""
-            with (time_bar(f"{name} {member.resolution}^3", member.t_end) if progress
-                  else contextlib.nullcontext(None)) as advance:
-                result = simulate_mhd(member, root, name, progress=advance, run=run)
-            if report:
-                report(run_line(f"{name} (seed {member.seed})", result))
-            fields = list(MHD_FIELDS) + (["Ec"] if config.cosmic_rays else [])
-            snaps += [read_athdf(p, fields) for p in result.files]
-            files.setdefault(name, []).extend(result.files)
-            signal = max(signal, result.max_signal_speed)
+        done = [r for (job_name, _, _), r in zip(jobs, results) if job_name == name]
+        fields = list(MHD_FIELDS) + (["Ec"] if config.cosmic_rays else [])
+        snaps = [read_athdf(p, fields) for result in done for p in result.files]
+        files[name] = [p for result in done for p in result.files]
         statistics[name] = turbulence_statistics(snaps, config.sound_speed)
-        statistics[name]["max_signal_over_vmax"] = signal / config.vmax
+        statistics[name]["max_signal_over_vmax"] = max(r.max_signal_speed for r in done) \
+            / config.vmax
         firsts[name] = snaps[0]
     described = {"base": json.loads(base.to_json()), "explicit": explicit, "seeds": seeds,
                  "classes": {n: json.loads(c.to_json()) for n, c in configs.items()}}
