@@ -54,3 +54,13 @@ def test_training_ratio_per_kind_of_kernels():
     pairs["AVX2"] = {"images_per_second": {"from_disk": 100.0, "in_memory": 150.0,
                                            "torch": 125.0}}
     assert training_ratios(pairs)["AVX2"] == {"from_disk": 0.8, "in_memory": 1.2}
+
+
+@pytest.mark.slow
+def test_campaign_benchmark_times_both_ways(tmp_path):
+    result = _run("benchmarks.campaign", "--classes", "MHD", "--seeds", "2", "--t-start", "0.05",
+                  "--rounds", "1", out=tmp_path / "campaign.json")
+    assert result["runs"] == 2 and set(result["seconds"]) == {"1", "2"}
+    assert result["speedup"] == pytest.approx(
+        result["median_seconds_one_process"] / result["median_seconds_workers"])
+    assert result["machine"]["cpu"]
