@@ -1,12 +1,16 @@
-"""Independent solver runs (classes x seeds) in worker processes, one core each.
+"""Independent solver runs (classes x seeds) in worker processes, the cores shared out.
 
-At the main job's 16^3 a solver step is too small for XLA to spread over several cores (one
-process ran as fast with one thread as with two on the 2-core test machine, and gave the same
-bits), so independent runs gain most from running side by side. Workers are started fresh
-(``spawn``: the parent's JAX runtime already runs threads) with XLA's CPU thread pool limited to
-``cores // workers`` threads; each runs :func:`~crturb_keras.simulate.mhd.simulate_mhd` as a
-sequential campaign would, so outputs, checkpoints and resumption are unchanged. On a GPU, runs
-stay in one process (they would each claim the device's memory).
+Workers are started fresh (``spawn``: the parent's JAX runtime already runs threads) with XLA's
+CPU thread pool limited to ``cores // workers`` threads (one thread: Eigen's pool off); each runs
+:func:`~crturb_keras.simulate.mhd.simulate_mhd` as a sequential campaign would, so outputs
+(bit-identical: tested), checkpoints and resumption are unchanged. On a GPU, runs stay in one
+process (they would each claim the device's memory).
+
+Measured (``benchmarks.campaign``, 2-core AMD EPYC, four 16^3 runs to t = 2, medians of 2
+alternating rounds): one process 79.4 s, two single-threaded workers 98.0 s (0.81x). One
+process already keeps both cores busy at the main job's size, and every worker compiles its own
+step, so this pays only where one run cannot use the cores (many cores per run; not measured
+here). Hence ``workers=1`` is the default.
 """
 
 from __future__ import annotations
