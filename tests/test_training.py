@@ -397,7 +397,6 @@ def test_models_train_on_every_backend(prepared, backend, tmp_path):
         from crturb_keras.data import make_dataset
         from crturb_keras.runs.evaluation import evaluate
         from crturb_keras.runs.predict import predict_map
-from crturb_keras.runs.record import read_record
         from crturb_keras.runs.training import TrainConfig, load_run, train
         data, out = {str(prepared / 'prep')!r}, {str(tmp_path)!r}
         report = {{"backend": keras.backend.backend(), "losses": {{}}}}
