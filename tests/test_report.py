@@ -3,6 +3,7 @@ baselines, with the blur and flattened-spectrum experiments; re-runs keep what i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -112,6 +113,12 @@ def test_rerun_keeps_everything_and_bad_requests_are_refused(report, runs_data, 
     assert "another configuration" in capsys.readouterr().err
     with pytest.raises(ConfigError, match=">= 2 training seeds"):
         science_report(config, repeats=1)
+    elsewhere = runs_data / "not_a_report"
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="notes.txt, which a science report does not write"):
+        science_report(dataclasses.replace(config, out=str(elsewhere)), repeats=2)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt"]
     region = runs_data / "prep_region"
     prepare(discover_sources([str(runs_data / "run0")]), region, PrepareConfig(tile=16),
             progress=False)

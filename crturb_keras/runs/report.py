@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -46,6 +47,8 @@ EXPERIMENTS = ("blur", "flatten")
 #: Blur widths (pixels) tried, those up to a quarter of the tile side.
 SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 LOGISTIC = "logistic_image_statistics"
+#: What a report folder holds (hidden names: temporaries and locks of unfinished writes).
+_OURS = re.compile(r"fold\d+|figures|report\.(json|md)|\..*")
 
 
 def _spread(values: list[float]) -> dict[str, Any]:
@@ -185,9 +188,11 @@ def science_report(config: TrainConfig, repeats: int = 3, folds: int = 1,
         raise ConfigError(f"a science report needs >= 2 training seeds (3 or more to quote) and "
                           f">= 1 fold, got --repeats {repeats}, --folds {folds}")
     out = Path(config.out)
-    if out.exists() and not any(out.glob("fold*/cnn")):
-        raise ConfigError(f"{out}: exists and is not a science report folder; choose another "
-                          f"--out")
+    foreign = [p.name for p in out.iterdir() if not _OURS.fullmatch(p.name)] \
+        if out.is_dir() else ([out.name] if out.exists() else [])
+    if foreign:
+        raise ConfigError(f"{out}: holds {', '.join(sorted(foreign)[:3])}, which a science "
+                          f"report does not write; choose another --out")
     if "flatten" in experiments and load_manifest(config.data).config.flatten_spectrum:
         raise ConfigError(f"{config.data}: prepared with flattened spectra already; the flatten "
                           f"experiment needs full-power data (or leave it out of --experiments)")
