@@ -20,7 +20,6 @@ built with ``-b --flux hlld --eos isothermal -fft -hdf5`` and the ``crturb_mhd``
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys

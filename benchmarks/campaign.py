@@ -13,7 +13,6 @@ prints one line.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
