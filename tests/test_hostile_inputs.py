@@ -165,6 +165,17 @@ def test_manifest_shards_outside_the_prepared_folder_are_refused(prepared, tmp_p
         load_split(copy, "val")
 
 
+def test_manifest_image_kinds_that_would_name_files_are_refused(prepared, tmp_path):
+    """Image kinds name the figures and arrays that evaluation and the science report write
+    (``confusion_<kind>.png``); a manifest whose kind is a path is refused on load."""
+    def rename(manifest):
+        manifest["counts"]["test"]["../../ESCAPED"] = manifest["counts"]["test"].pop("slice")
+
+    copy = _copy(prepared, tmp_path / "copy", rename)
+    with pytest.raises(DataFormatError, match="unknown image kind '../../ESCAPED'"):
+        load_manifest(copy)
+
+
 # 4. non-finite and negative options are refused up front; a diverged run is never kept
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..checks import inside, safe_name
 from ..errors import ConfigError, DataFormatError
 from ..io.hashing import sha256
-from .config import PrepareConfig
+from .config import KINDS, PrepareConfig
 from .splits import SplitLayout
 
 FORMAT = "crturb-prepared/1"
@@ -173,6 +173,11 @@ def _check_names_and_shards(path: Path, manifest: dict[str, Any]) -> None:
             safe_name(name, str(path))
         for name in manifest["geometry"]["targets"]:
             safe_name(name, str(path), "target name")
+        for table in (manifest["counts"], manifest["shards"]):
+            for kind in (k for kinds in table.values() for k in kinds):
+                if kind not in KINDS:  # kinds name figures and arrays readers write
+                    raise DataFormatError(f"{path}: unknown image kind {kind!r} (expected one "
+                                          f"of {KINDS}); prepare again")
         for kinds in manifest["shards"].values():
             for shard in (s for shards in kinds.values() for s in shards):
                 safe_name(shard["class"], str(path))
