@@ -351,11 +351,11 @@ def test_a_dead_worker_is_one_clear_error():
     gives one CrturbError naming the fix, not a BrokenProcessPool traceback."""
     from helpers import die
 
-    from crturb_keras.data import workers
     from crturb_keras.errors import CrturbError
+    from crturb_keras.processes import run_parallel
 
     with pytest.raises(CrturbError, match="worker process died.*--workers 1"):
-        workers.run_parallel(die, [(1,), (2,)], 2, "read", progress=False)
+        run_parallel(die, [(1,), (2,)], 2, "read", progress=False)
 
 
 def test_manifest_is_typed(prepared):

@@ -34,6 +34,7 @@ from ..checks import safe_name
 from ..errors import ConfigError
 from ..io.atomic import atomic_dir
 from ..io.hashing import sha256
+from ..processes import run_parallel
 from ..simulate.classes import CLASSES
 from .config import PrepareConfig
 from .cutting import (
@@ -48,7 +49,7 @@ from .manifest import FORMAT, Manifest, load_manifest
 from .shards import normalize, write_shards
 from .sources import Source
 from .splits import realization_layouts, split_regions
-from .workers import run_parallel, worker_count
+from .workers import worker_count
 
 __all__ = ["class_indices", "prepare", "transform_planes"]
 

@@ -123,7 +123,9 @@ def train_repeats(config: TrainConfig, repeats: int, verbose: int = 2,
     return done
 
 
-def _spread(values: list[float | None]) -> dict[str, Any]:
+def spread(values: list[float | None]) -> dict[str, Any]:
+    """``{"mean", "std", "values"}`` of ``values`` (``std``: sample, ``ddof=1``; 0 for one
+    value); ``None`` entries (a class absent from a split) are left out of both."""
     kept = [v for v in values if v is not None]
     if not kept:
         return {"mean": None, "std": None, "values": values}
@@ -132,13 +134,13 @@ def _spread(values: list[float | None]) -> dict[str, Any]:
 
 
 def _summarise(per_seed: list[dict], names: list[str]) -> dict[str, Any]:
-    return {"accuracy": _spread([s["accuracy"] for s in per_seed]),
-            "macro_f1": _spread([s["macro_f1"] for s in per_seed]),
-            "per_class_accuracy": {n: _spread([s["per_class_accuracy"][n] for s in per_seed])
+    return {"accuracy": spread([s["accuracy"] for s in per_seed]),
+            "macro_f1": spread([s["macro_f1"] for s in per_seed]),
+            "per_class_accuracy": {n: spread([s["per_class_accuracy"][n] for s in per_seed])
                                    for n in names},
-            **({"ece": _spread([s["calibration"]["ece"] for s in per_seed])}
+            **({"ece": spread([s["calibration"]["ece"] for s in per_seed])}
                if all("calibration" in s for s in per_seed) else {}),
-            **({"ece_unscaled": _spread([s["calibration_unscaled"]["ece"] for s in per_seed])}
+            **({"ece_unscaled": spread([s["calibration_unscaled"]["ece"] for s in per_seed])}
                if all("calibration_unscaled" in s for s in per_seed) else {})}
 
 

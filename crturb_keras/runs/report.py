@@ -34,12 +34,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..data import load_manifest, load_split, prepare
+from ..data import PrepareConfig, load_manifest, load_split, prepare
 from ..data.sources import Source
 from ..errors import ConfigError
 from ..io.atomic import atomic_path
 from ..plots import plot_accuracy_lines, plot_seed_bars
-from .repeats import evaluate_repeats, train_repeats
+from .record import read_record, training_line
+from .repeats import evaluate_repeats, spread, train_repeats
 from .training import TrainConfig, load_run
 
 #: Experiments the report can run.
@@ -51,35 +52,33 @@ LOGISTIC = "logistic_image_statistics"
 _OURS = re.compile(r"fold\d+|figures|report\.(json|md)|\..*")
 
 
-def _spread(values: list[float]) -> dict[str, Any]:
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": float(np.mean(values)), "std": std, "values": [float(v) for v in values]}
-
-
 def blur_over_seeds(runs: Sequence[Path], sigmas: Sequence[float]) -> dict[str, Any]:
     """Test accuracy per class of each seed's model on Gaussian-blurred test tiles of its own
     kind, as mean +- std over seeds per blur width ``sigma`` (px); also the share of tiles
     predicted as each class (seed mean), which shows where blurred maps drift."""
     from ..interpret.experiments import blur_experiment
 
-    per_seed = []
+    per_seed, tests = [], {}
     for run in runs:
         record, model = load_run(run)
-        test = load_split(record.data_path, "test", record.kind)
+        key = (record.data_path, record.kind)  # the seeds of a fold share their test tiles
+        if key not in tests:
+            tests[key] = load_split(record.data_path, "test", record.kind)
+        test = tests[key]
         per_seed.append(blur_experiment(model, test["images"], test["labels"],
                                         record.class_names, sigmas))
     names = [n for n in per_seed[0]["classes"] if n in per_seed[0]["fraction"]]
-    accuracy, spread, drift = {}, {}, {}
+    accuracy, std, drift = {}, {}, {}
     for s, sigma in enumerate(sigmas):
         key = str(float(sigma))
-        values = {n: _spread([r["fraction"][n][s][r["classes"].index(n)] for r in per_seed])
+        values = {n: spread([r["fraction"][n][s][r["classes"].index(n)] for r in per_seed])
                   for n in names}
         accuracy[key] = {n: v["mean"] for n, v in values.items()}
-        spread[key] = {n: v["std"] for n, v in values.items()}
+        std[key] = {n: v["std"] for n, v in values.items()}
         drift[key] = {n: np.mean([r["fraction"][n][s] for r in per_seed], axis=0).round(4)
                       .tolist() for n in names}
     return {"sigmas": [float(s) for s in sigmas], "classes": per_seed[0]["classes"],
-            "accuracy": accuracy, "std": spread, "predicted_fraction": drift}
+            "accuracy": accuracy, "std": std, "predicted_fraction": drift}
 
 
 def _reprepared(data: str, folder: Path, **changes: Any) -> str:
@@ -91,9 +90,10 @@ def _reprepared(data: str, folder: Path, **changes: Any) -> str:
     return str(folder)
 
 
-def _fold_data(config: TrainConfig, out: Path, folds: int) -> dict[int, str]:
-    """Prepared data of each fold (see the module docstring)."""
-    given = load_manifest(config.data).config
+def _fold_data(config: TrainConfig, given: PrepareConfig, out: Path,
+               folds: int) -> dict[int, str]:
+    """Prepared data of each fold (see the module docstring); ``given`` is how
+    ``config.data`` was prepared."""
     if folds == 1:
         return {given.fold: config.data}
     if given.split_by != "realization":
@@ -108,20 +108,20 @@ def _pool(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """Folds' :func:`evaluate_repeats` summaries pooled per kind: the CNN's mean +- std over
     every (fold, seed) network; the baselines' (one fit per fold: their seed means) and the
     seed ensembles' over folds."""
-    def spread(groups: list[dict[str, Any]], by_fold: bool) -> dict[str, Any]:
+    def pooled_spread(groups: list[dict[str, Any]], by_fold: bool) -> dict[str, Any]:
         values = [g["mean"] for g in groups] if by_fold else \
             [v for g in groups for v in g["values"]]
-        values = [v for v in values if v is not None]
-        return _spread(values) if values else {"mean": None, "std": None, "values": []}
+        return spread([v for v in values if v is not None])
 
     def summary(entries: list[dict[str, Any]], by_fold: bool = True) -> dict[str, Any]:
         names = list(entries[0]["per_class_accuracy"])
-        pooled = {"accuracy": spread([e["accuracy"] for e in entries], by_fold),
-                  "per_class_accuracy": {n: spread([e["per_class_accuracy"][n] for e in entries],
-                                                   by_fold) for n in names}}
+        pooled = {"accuracy": pooled_spread([e["accuracy"] for e in entries], by_fold),
+                  "per_class_accuracy": {n: pooled_spread([e["per_class_accuracy"][n]
+                                                           for e in entries], by_fold)
+                                         for n in names}}
         for key in ("ece", "ece_unscaled"):
             if all(key in e for e in entries):
-                pooled[key] = spread([e[key] for e in entries], by_fold)
+                pooled[key] = pooled_spread([e[key] for e in entries], by_fold)
         return pooled
 
     def wrap(value: float | None) -> dict[str, Any]:
@@ -193,15 +193,14 @@ def science_report(config: TrainConfig, repeats: int = 3, folds: int = 1,
     if foreign:
         raise ConfigError(f"{out}: holds {', '.join(sorted(foreign)[:3])}, which a science "
                           f"report does not write; choose another --out")
-    if "flatten" in experiments and load_manifest(config.data).config.flatten_spectrum:
+    manifest = load_manifest(config.data)
+    if "flatten" in experiments and manifest.config.flatten_spectrum:
         raise ConfigError(f"{config.data}: prepared with flattened spectra already; the flatten "
                           f"experiment needs full-power data (or leave it out of --experiments)")
-    from .record import training_line
-
     def trained(run: Path, fresh: bool) -> None:
         log(training_line(run, fresh))
 
-    data = _fold_data(config, out, folds)
+    data = _fold_data(config, manifest.config, out, folds)
     runs: list[Path] = []
     per_fold: dict[str, Any] = {}
     for fold, fold_data in data.items():
@@ -217,7 +216,7 @@ def science_report(config: TrainConfig, repeats: int = 3, folds: int = 1,
                               "seeds": [config.seed + i for i in range(repeats)],
                               "folds": per_fold,
                               "cnn": _pool([f["cnn"] for f in per_fold.values()]),
-                              "temperatures": [load_run(r)[0].temperature for r in runs]}
+                              "temperatures": [read_record(r).temperature for r in runs]}
     figures = out / "figures"
     for kind, entry in result["cnn"]["kinds"].items():
         plot_seed_bars({f"CNN ({len(runs)} networks)": _pairs(entry["cnn"]),
@@ -227,7 +226,7 @@ def science_report(config: TrainConfig, repeats: int = 3, folds: int = 1,
                              f"{entry['cnn']['accuracy']['std']:.3f}, logistic "
                              f"{entry['baselines'][LOGISTIC]['accuracy']['mean']:.3f}")
     if "blur" in experiments:
-        tile = load_manifest(config.data).geometry.tile
+        tile = manifest.geometry.tile
         blur = blur_over_seeds(runs, [s for s in SIGMAS if s <= tile / 4])
         plot_accuracy_lines(blur["sigmas"], blur["accuracy"], "blur σ (px)",
                             figures / "blur.png", spread=blur["std"])
@@ -281,8 +280,8 @@ def _accuracy_table(entry: dict[str, Any]) -> list[str]:
     cnn, ensemble, base = entry["cnn"], entry["ensemble"], entry["baselines"]
     rows = ["| class | CNN | seed ensemble | logistic (one-point + spectrum) | majority |",
             "|---|---|---|---|---|"]
-    for name, spread in cnn["per_class_accuracy"].items():
-        rows.append(f"| {name} | {_pm(spread)} | {_pm(ensemble['per_class_accuracy'][name])} | "
+    for name, values in cnn["per_class_accuracy"].items():
+        rows.append(f"| {name} | {_pm(values)} | {_pm(ensemble['per_class_accuracy'][name])} | "
                     f"{_pm(base[LOGISTIC]['per_class_accuracy'][name])} | "
                     f"{_pm(base['majority_class']['per_class_accuracy'][name])} |")
     rows.append(f"| **all** | **{_pm(cnn['accuracy'])}** | {_pm(ensemble['accuracy'])} | "

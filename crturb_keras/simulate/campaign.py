@@ -21,7 +21,7 @@ from ..io.athena import read_athdf
 from ..io.atomic import atomic_path
 from ..plots import plot_surrogate_overview
 from ..progress import progress_bar
-from .pool import run_parallel, run_workers
+from .pool import run_runs, run_workers
 from .stats import box_statistics, turbulence_statistics
 from .surrogate import SurrogateConfig, resolve_classes, simulate
 
@@ -187,8 +187,8 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
     label = lambda job: f"{job[0]} (seed {job[1].seed})"  # noqa: E731
     count = run_workers(workers, len(jobs))
     if count > 1:
-        results = run_parallel(jobs, root, count, progress=progress, report=None if not report
-                               else lambda i, result: report(run_line(label(jobs[i]), result)))
+        results = run_runs(jobs, root, count, progress=progress, report=None if not report
+                           else lambda i, result: report(run_line(label(jobs[i]), result)))
     else:
         results = []
         for job in jobs:

@@ -15,16 +15,12 @@ here). Hence ``workers=1`` is the default.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
-from ..errors import ConfigError, CrturbError
-from ..progress import progress_bar
+from ..errors import ConfigError
+from ..processes import run_parallel
 
 #: XLA flags that keep a process's CPU work on one thread.
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -42,21 +38,13 @@ def run_workers(requested: int, runs: int) -> int:
     return max(1, min(requested, runs))
 
 
-@contextlib.contextmanager
-def _thread_limit(workers: int) -> Iterator[None]:
-    """``XLA_FLAGS`` for the workers started inside (each gets ``cores // workers`` threads;
-    one thread: Eigen's pool off), restored after."""
-    before = os.environ.get("XLA_FLAGS")
+def thread_flags(workers: int) -> str:
+    """``XLA_FLAGS`` of each of ``workers`` processes: the caller's flags plus ``cores //
+    workers`` threads (one thread: Eigen's pool off)."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     flags = ONE_THREAD if threads == 1 else f"intra_op_parallelism_threads={threads}"
-    os.environ["XLA_FLAGS"] = f"{before} {flags}" if before else flags
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("XLA_FLAGS", None)
-        else:
-            os.environ["XLA_FLAGS"] = before
+    before = os.environ.get("XLA_FLAGS")
+    return f"{before} {flags}" if before else flags
 
 
 def _run(config, root: str, name: str, run: str):
@@ -65,37 +53,13 @@ def _run(config, root: str, name: str, run: str):
     return simulate_mhd(config, Path(root), name, run=run)
 
 
-def run_parallel(jobs: Sequence[tuple], root: Path, workers: int,
-                 report: Callable[[int, object], None] | None = None,
-                 progress: bool = False) -> list:
+def run_runs(jobs: Sequence[tuple], root: Path, workers: int,
+             report: Callable[[int, object], None] | None = None,
+             progress: bool = False) -> list:
     """``simulate_mhd(config, root, name, run=run)`` for every ``(name, config, run)`` job in
-    ``workers`` processes; return the results in job order. ``report(index, result)`` is called
-    as each run finishes (in finishing order).
-
-    Raises
-    ------
-    CrturbError
-        As the failing run raised it (the other runs finish or keep their checkpoints), or if a
-        worker process died.
-    """
-    results: list = [None] * len(jobs)
-    bar = progress_bar(total=len(jobs), desc=f"runs ({workers} processes)", unit="run",
-                       show=progress)
-    with _thread_limit(workers), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) \
-            as pool:
-        futures = {pool.submit(_run, config, str(root), name, run): i
-                   for i, (name, config, run) in enumerate(jobs)}
-        try:
-            for future in as_completed(futures):
-                index = futures[future]
-                results[index] = future.result()
-                bar.update(1)
-                if report:
-                    report(index, results[index])
-        except BrokenProcessPool:
-            raise CrturbError(f"{root}: a simulation worker process died (out of memory?); "
-                              f"finished runs are kept: run the same command again, with "
-                              f"--workers 1 to stay in one process") from None
-        finally:
-            bar.close()
-    return results
+    ``workers`` spawned processes (:func:`crturb_keras.processes.run_parallel`); the results in
+    job order, ``report(index, result)`` as each run finishes. A failing run's error is raised
+    as it is (finished runs and checkpoints are kept)."""
+    return run_parallel(_run, [(config, str(root), name, run) for name, config, run in jobs],
+                        workers, f"{root}: runs ({workers} processes)", progress, unit="run",
+                        env={"XLA_FLAGS": thread_flags(workers)}, on_result=report)
