@@ -54,29 +54,31 @@ PUBLISHED = {"MHD": {"sigma_ln_rho": 0.140, "slope": -3.67, "mach": 0.565},
 DT_OUTPUT, T_FIRST, T_END = 0.2, 2.2, 4.0
 
 
-def athinput_text(resolution: int, seed: int, cls: str = "MHD", meshblock: int | None = None) -> str:
-    """The comparison's Athena++ input file for one class and driving seed."""
-    problem, cr = CLASSES[cls]
+def athinput_text(resolution: int, seed: int, cls: str = "MHD", meshblock: int | None = None,
+                  cycles: int | None = None, blocks: tuple[str, str] | None = None) -> str:
+    """The comparison's Athena++ input file for one class and driving seed.
+
+    ``cycles``: stop after that many cycles and write no outputs (speed runs); ``blocks``: the
+    ``(<problem> lines, <cr> lines)`` to use instead of the class's."""
+    problem, cr = blocks if blocks is not None else CLASSES[cls]
     cs, time_unit = SOUND_SPEED, 1.0 / SOUND_SPEED
     block = meshblock or resolution
     mesh = "\n".join(
         f"nx{d} = {resolution}\nx{d}min = -0.5\nx{d}max = 0.5\nix{d}_bc = periodic\n"
         f"ox{d}_bc = periodic" for d in (1, 2, 3))
+    output = ("" if cycles is not None else
+              f"<output1>\nfile_type = hdf5\nvariable = prim\ndt = {DT_OUTPUT * time_unit!r}\n")
     return f"""<comment>
 problem = driven isothermal MHD turbulence, crturb-keras vs Athena++ (benchmarks.athena_reference)
 
 <job>
 problem_id = Turb
 
-<output1>
-file_type = hdf5
-variable = prim
-dt = {DT_OUTPUT * time_unit!r}
-
+{output}
 <time>
 cfl_number = {INPUTS['cfl']}
-nlim = -1
-tlim = {T_END * time_unit * (1 + 1e-9)!r}
+nlim = {-1 if cycles is None else cycles}
+tlim = {T_END * time_unit * (1 + 1e-9) if cycles is None else 1e30!r}
 integrator = vl2
 xorder = 2
 ncycle_out = 1000

@@ -1,33 +1,58 @@
-"""Speed of the MHD solver: zone-cycles per second (cells x steps / wall second) and peak memory.
+"""Speed of the MHD (+ CR) solver: zone-cycles per second per core and per machine, beside Athena++.
 
-    python -m benchmarks.mhd [--resolutions 32,64,128] [--steps 20] [--min-steps 2] [--repeats 3]
-                             [--precision float32] [--preset MHD] [--out benchmarks/results/mhd.json]
+    python -m benchmarks.mhd [--resolutions 32,64] [--preset MHD] [--precision float32]
+                             [--steps 20] [--min-steps 2] [--repeats 3] [--rounds 3]
+                             [--athena-bin PATH] [--out benchmarks/results/mhd.json]
 
-Each resolution runs driven turbulence (HLLD, VL2 + CT, Ornstein-Uhlenbeck driving) from a
-random state; the first chunk (compilation) is timed separately, then ``--repeats`` chunks of
-``--steps`` steps; the median is reported. Peak memory is the process's peak RSS on a CPU and
-JAX's ``peak_bytes_in_use`` on a GPU. Reference (issue 12): Athena++ on one core of this kind of
-machine does about 5.5e5 zone-cycles/s for isothermal MHD at 32^3, and its two-moment CR build
-about 3.8e5 (issue 13): ``--preset CR_Diff_Fiducial`` measures the coupled MHD + CR step.
+Zone-cycles per second are cells x steps per wall second of driven turbulence (HLLD, VL2 + CT,
+Ornstein-Uhlenbeck driving; with ``--preset CR_...`` the coupled MHD + two-moment CR step) from
+a random state. Each of our measurements runs in a fresh process: the first chunk (compilation)
+is timed separately, then ``--repeats`` chunks of ``--steps`` steps (scaled by ``(32/N)**3``),
+and the median chunk is kept. On a CPU every round measures, in this order,
+
+* ``ours_core``: our solver pinned to one core with XLA's thread pool off;
+* ``athena_core`` (given ``--athena-bin``): Athena++ pinned to the same core, one thread, the
+  same number of cycles, its own ``zone-cycles/cpu_second`` (main loop only, like ours);
+* ``ours_machine``: our solver on all cores (one process, as ``pipelines.simulate`` runs);
+* ``athena_machine``: one Athena++ process per core at once, each pinned to its core; the sum;
+
+and the medians over ``--rounds`` alternating rounds give the per-core ratio (``ours_core /
+athena_core``) and the per-machine ratio (``ours_machine / athena_machine``). Athena++ runs the
+inputs of ``benchmarks.athena_reference`` (beta 1, its ``turb_flag = 3`` driving) stopped after
+the cycle count, without outputs; for a CR preset the binary must be built with ``-cr``
+(``bash benchmarks/athena/build.sh SRC BUILD --cr``) and runs Athena++'s CR module with
+``vmax = 10 c_s``, ``P_c = P_g`` and its default opacity: isotropic ``sigma = vmax / (3 kappa)``
+from the preset's ``kappa_par`` (ours: field-aligned), streaming (``vs_flag = 1``) for
+``CR_Streaming``. On an accelerator there is no per-core figure: the device is measured as a
+whole. Peak memory is the process's peak RSS on a CPU and JAX's ``peak_bytes_in_use`` on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-
-import jax
+from pathlib import Path
 
 from benchmarks._report import describe, write_result
-from crturb_keras.simulate.mhd import MHDConfig, Solver
-from crturb_keras.simulate.mhd.presets import PRESET_CLASSES, preset_config
-from crturb_keras.simulate.mhd.problems import random_state
+
+#: The speed runs' CR settings for Athena++'s module, per preset: ``(vs_flag, max_opacity)``;
+#: ``max_opacity`` is its (isotropic) ``sigma = vmax / (3 kappa)``, ``vmax = 10 c_s``,
+#: ``kappa`` the preset's ``kappa_par`` in ``L c_s``; a locked class gets 1e8.
+LOCKED_OPACITY = 1e8
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def _peak_memory_mib() -> float:
+    import jax
+
     device = jax.devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and "peak_bytes_in_use" in stats:
@@ -37,7 +62,13 @@ def _peak_memory_mib() -> float:
 
 def measure(resolution: int, steps: int, repeats: int, precision: str, riemann: str,
             preset: str = "MHD") -> dict:
-    """Compile time, median zone-cycles/s over ``repeats`` chunks, peak memory."""
+    """Compile time, median zone-cycles/s over ``repeats`` chunks, peak memory (this process)."""
+    import jax
+
+    from crturb_keras.simulate.mhd import MHDConfig, Solver
+    from crturb_keras.simulate.mhd.presets import preset_config
+    from crturb_keras.simulate.mhd.problems import random_state
+
     solver = Solver(preset_config(preset, MHDConfig(resolution=resolution, precision=precision,
                                                     riemann=riemann)))
     carry = solver.start(random_state(resolution))
@@ -57,35 +88,190 @@ def measure(resolution: int, steps: int, repeats: int, precision: str, riemann: 
             "all_rates": rates, "peak_memory_mib": _peak_memory_mib()}
 
 
+def _cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def ours(resolution: int, steps: int, repeats: int, precision: str, riemann: str, preset: str,
+         one_core: bool) -> dict:
+    """:func:`measure` in a fresh process: pinned to the first core with one XLA thread
+    (``one_core``), or on every core."""
+    env = dict(os.environ)
+    core = _cores()[0]
+    if one_core:
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {ONE_THREAD}".strip()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.mhd", "--worker", "--resolutions", str(resolution),
+         "--steps", str(steps), "--min-steps", str(steps), "--repeats", str(repeats),
+         "--precision", precision, "--riemann", riemann, "--preset", preset],
+        env=env, capture_output=True, text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if one_core else None)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def athena_blocks(preset: str) -> tuple[str, str]:
+    """``(<problem> lines, <cr> lines)`` of Athena++'s speed run for one of our presets."""
+    from benchmarks.athena_reference import SOUND_SPEED
+    from crturb_keras.simulate.mhd import MHDConfig
+    from crturb_keras.simulate.mhd.presets import preset_config
+
+    config = preset_config(preset, MHDConfig())
+    if not config.cosmic_rays:
+        return "", ""
+    vmax = config.vmax * config.sound_speed
+    opacity = (LOCKED_OPACITY if config.kappa_par <= 0
+               else vmax / (3.0 * config.kappa_par * config.sound_speed))
+    return (f"crBeta = {config.cr_pressure_ratio!r}\n",
+            f"vmax = {config.vmax * SOUND_SPEED!r}\nvs_flag = {int(config.streaming)}\n"
+            f"max_opacity = {opacity!r}\n")
+
+
+def athena(binary: Path, resolution: int, cycles: int, preset: str, cores: list[int]) -> dict:
+    """Athena++ on the speed input, one single-threaded process per core in ``cores`` at once;
+    the sum of their ``zone-cycles/cpu_second``."""
+    from benchmarks.athena_reference import athinput_text
+
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        (work / "athinput").write_text(athinput_text(resolution, seed=1, cycles=cycles,
+                                                     blocks=athena_blocks(preset)))
+        runs = []
+        for core in cores:
+            folder = work / f"core{core}"
+            folder.mkdir()
+            runs.append(subprocess.Popen(
+                [str(binary), "-i", str(work / "athinput"), "-d", str(folder)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+                preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})))
+        rates = []
+        for run in runs:
+            out, err = run.communicate()
+            found = re.search(r"zone-cycles/cpu_second = ([0-9.eE+-]+)", out)
+            if run.returncode != 0 or not found:
+                raise RuntimeError(f"{binary}: Athena++ failed ({run.returncode}): "
+                                   f"{out[-1500:]}{err[-1500:]}")
+            rates.append(float(found.group(1)))
+    return {"processes": len(cores), "zone_cycles_per_second": sum(rates), "per_process": rates}
+
+
+def _check_binary(binary: Path, preset: str) -> str | None:
+    """Why ``binary`` cannot run ``preset`` (None: it can)."""
+    if not binary.is_file():
+        return f"{binary}: no such Athena++ binary (build one with benchmarks/athena/build.sh)"
+    configured = subprocess.run([str(binary), "-c"], capture_output=True, text=True).stdout
+    has_cr = bool(re.search(r"Cosmic Ray Transport:\s*ON", configured, re.IGNORECASE))
+    if (preset != "MHD") != has_cr:
+        need = "with --cr" if preset != "MHD" else "without --cr"
+        return (f"{binary}: built {'with' if has_cr else 'without'} the CR module, but --preset "
+                f"{preset} needs a build {need} (benchmarks/athena/build.sh SRC BUILD [--cr])")
+    return None
+
+
+def _median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key]["zone_cycles_per_second"] for r in rows)
+
+
+def compare(resolution: int, steps: int, args: argparse.Namespace) -> dict:
+    """Alternating rounds of ours and Athena++ per core and per machine at one resolution."""
+    cores = _cores()
+    rounds = []
+    for index in range(args.rounds):
+        row = {"ours_core": ours(resolution, steps, args.repeats, args.precision, args.riemann,
+                                 args.preset, one_core=True)}
+        if args.athena_bin:
+            row["athena_core"] = athena(args.athena_bin, resolution, steps * args.repeats,
+                                        args.preset, cores[:1])
+        row["ours_machine"] = ours(resolution, steps, args.repeats, args.precision,
+                                   args.riemann, args.preset, one_core=False)
+        if args.athena_bin:
+            row["athena_machine"] = athena(args.athena_bin, resolution, steps * args.repeats,
+                                           args.preset, cores)
+        rounds.append(row)
+        print(f"  {resolution}^3 round {index + 1}: " + ", ".join(
+            f"{k} {v['zone_cycles_per_second']:.3g}" for k, v in row.items()), flush=True)
+    result = {"resolution": resolution, "steps": steps, "cores": len(cores), "rounds": rounds,
+              **{k: _median(rounds, k) for k in rounds[0]},
+              "compile_seconds": statistics.median(r["ours_core"]["compile_seconds"]
+                                                   for r in rounds),
+              "peak_memory_mib": max(r["ours_machine"]["peak_memory_mib"] for r in rounds)}
+    if args.athena_bin:
+        result["ratio_per_core"] = result["ours_core"] / result["athena_core"]
+        result["ratio_per_machine"] = result["ours_machine"] / result["athena_machine"]
+    return result
+
+
+def _line(r: dict) -> str:
+    text = (f"{r['resolution']}^3: per core {r['ours_core']:.3g}, per machine "
+            f"{r['ours_machine']:.3g} ({r['cores']} cores)")
+    if "ratio_per_core" in r:
+        text += (f"; Athena++ {r['athena_core']:.3g} / {r['athena_machine']:.3g}: "
+                 f"{r['ratio_per_core']:.2f}x per core, {r['ratio_per_machine']:.2f}x per machine")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mhd", description=__doc__)
-    parser.add_argument("--resolutions", default="32,64,128")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mhd", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resolutions", default="32,64")
     parser.add_argument("--steps", type=int, default=20,
                         help="steps per timed chunk at 32^3, scaled by (32/N)^3 (same work per chunk)")
     parser.add_argument("--min-steps", type=int, default=2, help="at least this many steps per chunk")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--precision", default="float32")
-    parser.add_argument("--riemann", default="hlld")
-    parser.add_argument("--preset", default="MHD", choices=PRESET_CLASSES,
+    parser.add_argument("--repeats", type=int, default=3, help="timed chunks per measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of every measurement on a CPU (medians)")
+    parser.add_argument("--precision", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--riemann", default="hlld", choices=("hlld", "hlle"))
+    parser.add_argument("--preset", default="MHD",
+                        choices=("MHD", "CR_Advect", "CR_Diff_Fiducial", "CR_Diff100",
+                                 "CR_Streaming"),
                         help="class preset (CR classes run the coupled MHD + cosmic-ray step)")
+    parser.add_argument("--athena-bin", type=Path, default=None,
+                        help="Athena++ binary (benchmarks/athena/build.sh; with --cr for a CR "
+                             "preset): measured in the same rounds, per core and per machine")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", default="benchmarks/results/mhd.json")
     args = parser.parse_args(argv)
+    resolutions = [int(v) for v in args.resolutions.split(",")]
+    if args.worker:
+        n = resolutions[0]
+        print(json.dumps(measure(n, args.steps, args.repeats, args.precision, args.riemann,
+                                 args.preset)))
+        return 0
+    if args.athena_bin is not None:
+        problem = _check_binary(args.athena_bin, args.preset)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+    import jax
+
     device = jax.devices()[0]
     results = []
-    for n in (int(v) for v in args.resolutions.split(",")):
+    for n in resolutions:
         steps = max(args.min_steps, round(args.steps * (32 / n) ** 3))
-        results.append(measure(n, steps, args.repeats, args.precision, args.riemann, args.preset))
-        r = results[-1]
-        print(f"{n}^3: {r['zone_cycles_per_second']:.3g} zone-cycles/s, compile "
-              f"{r['compile_seconds']:.1f} s, peak {r['peak_memory_mib']:.0f} MiB", flush=True)
+        if device.platform == "cpu":
+            results.append(compare(n, steps, args))
+            print(_line(results[-1]), flush=True)
+        else:
+            results.append(measure(n, steps, args.repeats, args.precision, args.riemann,
+                                   args.preset))
+            r = results[-1]
+            print(f"{n}^3: {r['zone_cycles_per_second']:.3g} zone-cycles/s, compile "
+                  f"{r['compile_seconds']:.1f} s, peak {r['peak_memory_mib']:.0f} MiB", flush=True)
     summary = {"device": f"{device.platform}: {device.device_kind}", "devices": len(jax.devices()),
-               "processor": describe(),
-               "jax": jax.__version__, "precision": args.precision, "riemann": args.riemann,
-               "preset": args.preset, "results": results}
+               "processor": describe(), "jax": jax.__version__, "precision": args.precision,
+               "riemann": args.riemann, "preset": args.preset,
+               "athena_bin": str(args.athena_bin) if args.athena_bin else None,
+               "results": results}
     write_result(args.out, summary)
-    print(f"mhd ({args.preset}): " + ", ".join(f"{r['resolution']}^3 {r['zone_cycles_per_second']:.3g}"
-                              for r in results)
-          + f" zone-cycles/s on {summary['device']} ({summary['processor']})")
+    if device.platform == "cpu":
+        line = "; ".join(_line(r) for r in results)
+    else:
+        line = ", ".join(f"{r['resolution']}^3 {r['zone_cycles_per_second']:.3g}" for r in results)
+    print(f"mhd ({args.preset}, {args.precision}): {line} zone-cycles/s on {summary['device']} "
+          f"({summary['processor']})")
     return 0
 
 

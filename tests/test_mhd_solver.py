@@ -332,3 +332,26 @@ def test_edge_fields_reduce_to_the_face_fluxes_for_grid_aligned_flow(linear):
             face = np.asarray(fluxes.face_emf[(d, c)])
             assert np.abs(face).max() > 1e-2
             assert np.abs(edge - face).max() < 1e-13, (d, c, np.abs(edge - face).max())
+
+
+def test_materialize_is_the_identity_and_a_boundary_the_cpu_compiler_keeps():
+    """``materialize`` must return its tree unchanged (bit for bit, under jit) and a NaN in the
+    first element must poison the whole tree; on the CPU the boundary must survive XLA's
+    optimisation as a conditional (``optimization_barrier`` does not: if the compiler dropped it
+    the Riemann solves would again be recomputed in every consumer, 10-20x slower)."""
+    import jax
+    import jax.numpy as jnp
+
+    from crturb_keras.simulate.mhd.scheme import materialize
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 5, 6)), jnp.float32)
+    tree = [x, 2 * x]
+    fenced = jax.jit(lambda t: [a + 1 for a in materialize([b * 3 for b in t])])
+    out = fenced(tree)
+    for got, want in zip(out, tree):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want * 3 + 1))
+    poisoned = fenced([x.at[0, 0, 0].set(jnp.nan), x])
+    assert all(bool(jnp.all(jnp.isnan(a))) for a in poisoned)
+    if jax.default_backend() == "cpu":
+        hlo = fenced.lower(tree).compile().as_text()
+        assert "conditional(" in hlo

@@ -5,11 +5,16 @@
 //
 // Inputs: <problem> beta (plasma beta of the mean field, 2 rho0 c_s^2 / B0^2); the density is 1 and
 // the gas starts at rest. The driving is Athena++'s own TurbulenceDriver (<turbulence> block).
+// Built with -cr (benchmarks/athena/build.sh SRC BUILD --cr), <problem> crBeta (P_c / P_g, default
+// 1) sets a uniform CR energy density E_c = 3 crBeta rho0 c_s^2 with zero flux; the transport uses
+// the CR module's default opacity (<cr> max_opacity, isotropic; vs_flag = 1 adds streaming at the
+// local Alfven speed).
 
 #include <cmath>
 
 #include "../athena.hpp"
 #include "../athena_arrays.hpp"
+#include "../cr/cr.hpp"
 #include "../eos/eos.hpp"
 #include "../field/field.hpp"
 #include "../hydro/hydro.hpp"
@@ -43,6 +48,19 @@ void MeshBlock::ProblemGenerator(ParameterInput *pin) {
       for (int j = js; j <= je; ++j)
         for (int i = is; i <= ie; ++i) pfield->b.x3f(k, j, i) = 0.0;
     pfield->CalculateCellCenteredField(pfield->b, pfield->bcc, pcoord, is, ie, js, je, ks, ke);
+  }
+  if (CR_ENABLED) {
+    const Real ec = 3.0 * pin->GetOrAddReal("problem", "crBeta", 1.0) * cs * cs;
+    for (int k = ks; k <= ke; ++k) {
+      for (int j = js; j <= je; ++j) {
+        for (int i = is; i <= ie; ++i) {
+          pcr->u_cr(CRE, k, j, i) = ec;
+          pcr->u_cr(CRF1, k, j, i) = 0.0;
+          pcr->u_cr(CRF2, k, j, i) = 0.0;
+          pcr->u_cr(CRF3, k, j, i) = 0.0;
+        }
+      }
+    }
   }
 }
 

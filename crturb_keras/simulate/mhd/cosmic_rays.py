@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from .scheme import State, _faces, _fluxes, _update, cell_centred_field, down, up
+from .scheme import State, _faces, _fluxes, _update, cell_centred_field, down, materialize, up
 
 #: Interaction coefficient used for a zero diffusivity (CRs locked to the gas), in units of
 #: ``1 / (L c_s)``; equivalent to ``kappa = 3e-7 L c_s``.
@@ -104,7 +104,8 @@ def coupling(state: State, ec: jnp.ndarray, params: CRParams, dx: float) -> _Cou
     sigma_par = jnp.where(params.streaming > 0,
                           1.0 / (1.0 / sigma_diff + resistance), sigma_diff)
     v_stream = -v_st * jnp.sign(grad_par)
-    return _Coupling(b_hat, sigma_par, _sigma(params.kappa_perp) * jnp.ones_like(ec), v_stream)
+    return materialize(_Coupling(b_hat, sigma_par, _sigma(params.kappa_perp) * jnp.ones_like(ec),
+                                 v_stream))
 
 
 def _normal_sigma(c: _Coupling, d: int) -> jnp.ndarray:
@@ -140,14 +141,14 @@ def _transport(cr: CRState, vel: list, c: _Coupling, sound: jnp.ndarray, dx: flo
         speeds = (s_left, s_right, 1.0 / jnp.maximum(s_right - s_left, 1e-30))
         e_l, e_r = _faces(cr.ec, d, linear)
         n_l, n_r = _faces(cr.flux[d], d, linear)
-        flux_e = _hll(speeds, e_l, e_r, vmax * n_l, vmax * n_r)
-        flux_n = _hll(speeds, n_l, n_r, vmax * e_l / 3.0, vmax * e_r / 3.0)
-        d_ec = d_ec - (up(flux_e, d) - flux_e) / dx
-        d_flux[d] = d_flux[d] - (up(flux_n, d) - flux_n) / dx
-        for t in ((d + 1) % 3, (d + 2) % 3):
-            t_l, t_r = _faces(cr.flux[t], d, linear)
-            flux_t = _hll(speeds, t_l, t_r, 0.0, 0.0)
-            d_flux[t] = d_flux[t] - (up(flux_t, d) - flux_t) / dx
+        transverse = ((d + 1) % 3, (d + 2) % 3)
+        fluxes = materialize([
+            _hll(speeds, e_l, e_r, vmax * n_l, vmax * n_r),
+            _hll(speeds, n_l, n_r, vmax * e_l / 3.0, vmax * e_r / 3.0),
+            *(_hll(speeds, *_faces(cr.flux[t], d, linear), 0.0, 0.0) for t in transverse)])
+        d_ec = d_ec - (up(fluxes[0], d) - fluxes[0]) / dx
+        for component, flux in zip((d, *transverse), fluxes[1:]):
+            d_flux[component] = d_flux[component] - (up(flux, d) - flux) / dx
     return d_ec, jnp.stack(d_flux)
 
 
@@ -176,7 +177,7 @@ def interact(cr: CRState, vel: list, c: _Coupling, dt, vmax) -> CRState:
     flux = [new_par * b_hat[d]
             + (f_perp[d] + dt * vmax * c.sigma_perp * _FOUR_THIRDS * v_perp[d] * ec)
             / (1.0 + stiff_perp) for d in range(3)]
-    return CRState(ec, jnp.stack(flux))
+    return materialize(CRState(ec, jnp.stack(flux)))
 
 
 def _cr_stage(base_cr: CRState, source_cr: CRState, source: State, gas: State, dt, dx: float,
@@ -191,7 +192,8 @@ def _cr_stage(base_cr: CRState, source_cr: CRState, source: State, gas: State, d
     c_source = coupling(source, source_cr.ec, params, dx)
     sound = jnp.sqrt(cs * cs + _FOUR_THIRDS * source_cr.ec / (3.0 * source.rho))
     d_ec, d_flux = _transport(source_cr, vel_source, c_source, sound, dx, params.vmax, linear)
-    moved = CRState(jnp.maximum(base_cr.ec + dt * d_ec, EC_FLOOR), base_cr.flux + dt * d_flux)
+    moved = materialize(CRState(jnp.maximum(base_cr.ec + dt * d_ec, EC_FLOOR),
+                                base_cr.flux + dt * d_flux))
     vel = [gas.mom[d] / gas.rho for d in range(3)]
     return moved, interact(moved, vel, coupling(gas, moved.ec, params, dx), dt, params.vmax)
 
@@ -203,7 +205,7 @@ def _stage(base: State, base_cr: CRState, source: State, source_cr: CRState, dt,
     takes the momentum the interaction removes from the CR flux."""
     gas = _update(base, _fluxes(source, dx, cs, linear, riemann, floor), dt, dx, floor)
     moved, cr = _cr_stage(base_cr, source_cr, source, gas, dt, dx, cs, linear, params)
-    return State(gas.rho, gas.mom - (cr.flux - moved.flux) / params.vmax, gas.b), cr
+    return materialize((State(gas.rho, gas.mom - (cr.flux - moved.flux) / params.vmax, gas.b), cr))
 
 
 def coupled_step(state: State, cr: CRState, dt, dx: float, cs: float, params: CRParams,

@@ -20,8 +20,9 @@ x1, x2, x3, i.e. array axis ``2 - d``. ``b[d]`` lives on the lower ``d``-face of
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
+import jax
 import jax.numpy as jnp
 
 from .riemann import SOLVERS, fast_speed
@@ -44,6 +45,31 @@ def down(x: jnp.ndarray, d: int) -> jnp.ndarray:
 def up(x: jnp.ndarray, d: int) -> jnp.ndarray:
     """Value of the neighbour at index + 1 along direction ``d`` (periodic)."""
     return jnp.roll(x, -1, axis=x.ndim - 1 - d)
+
+
+_Tree = TypeVar("_Tree")
+
+
+def _fence_cpu(tree: _Tree) -> _Tree:
+    leaves = jax.tree.leaves(tree)
+    poisoned = jnp.isnan(jnp.ravel(leaves[0])[0])
+    return jax.lax.cond(poisoned, lambda t: jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), t),
+                        lambda t: t, tree)
+
+
+def materialize(tree: _Tree) -> _Tree:
+    """``tree`` computed once into memory before its consumers read it (a fusion boundary).
+
+    XLA:CPU removes ``lax.optimization_barrier`` before fusion and fuses a large element-wise
+    producer into every consumer, once per read: a Riemann solve read at two shifted positions by
+    each of several flux divergences and edge fields was recomputed up to 18 times per face,
+    unvectorised (measured: 8.4 us per cell-update at 32^3 on one AMD EPYC core against 0.84 us
+    for Athena++). A conditional is a boundary the CPU compiler keeps; its predicate is whether
+    the first element is NaN, which then fills the whole tree with NaN (a NaN reaches the time
+    step's minimum in the same step and stops the run either way). Other platforms fuse with a
+    cost model, so there the tree passes through unchanged.
+    """
+    return jax.lax.platform_dependent(tree, cpu=_fence_cpu, default=lambda t: t)
 
 
 def cell_centred_field(b: jnp.ndarray) -> list[jnp.ndarray]:
@@ -94,7 +120,7 @@ def _fluxes(state: State, dx: float, cs: float, linear: bool, riemann: str,
         right = [s[1] for s in sides]
         left[0] = jnp.maximum(left[0], floor)
         right[0] = jnp.maximum(right[0], floor)
-        f = solver(*left, *right, state.b[d], cs, floor)
+        f = materialize(solver(*left, *right, state.b[d], cs, floor))
         drho = drho - (up(f[0], d) - f[0]) / dx
         for component, flux in zip((d, t1, t2), f[1:4]):
             dmom[component] = dmom[component] - (up(flux, d) - flux) / dx
@@ -129,7 +155,7 @@ def _edge_emf(fluxes: _Fluxes, c: int) -> jnp.ndarray:
 
 
 def _update(base: State, fluxes: _Fluxes, dt, dx: float, floor: float) -> State:
-    edges = [_edge_emf(fluxes, c) for c in range(3)]
+    edges = materialize([_edge_emf(fluxes, c) for c in range(3)])
     b = []
     for d in range(3):
         t1, t2 = (d + 1) % 3, (d + 2) % 3
@@ -142,7 +168,8 @@ def _update(base: State, fluxes: _Fluxes, dt, dx: float, floor: float) -> State:
 def vl2_step(state: State, dt, dx: float, cs: float, riemann: str = "hlld",
              floor: float = 1e-4) -> State:
     """Advance one time step ``dt`` with VL2 + CT (donor-cell predictor, PLM corrector)."""
-    half = _update(state, _fluxes(state, dx, cs, False, riemann, floor), 0.5 * dt, dx, floor)
+    half = materialize(_update(state, _fluxes(state, dx, cs, False, riemann, floor), 0.5 * dt,
+                               dx, floor))
     return _update(state, _fluxes(half, dx, cs, True, riemann, floor), dt, dx, floor)
 
 
