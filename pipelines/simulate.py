@@ -1,6 +1,7 @@
 """Simulate MHD + cosmic-ray turbulence boxes of the five transport classes as Athena++ ``.athdf``.
 
     python -m pipelines.simulate --out data/mhd --resolution 32
+    python -m pipelines.simulate --preset science-32 --out data/science32
     python -m pipelines.simulate --classes MHD,CR_Streaming --beta 1 --vmax 20
     python -m pipelines.simulate --solver surrogate --out data/surrogate --resolution 64
     python -m pipelines.simulate --athinput athinput.turb --out runs/turb
@@ -8,6 +9,7 @@
 ``--solver mhd`` (default): the MHD + two-moment CR solver, once per class preset (and seed)
 into ``OUT/<class>/[seed<k>/]``: outputs, ``cr.hst``, ``history.png``; killed runs resume.
 ``--cr-pressure-ratio``, ``--kappa-par``, ``--streaming`` override every class's preset.
+``--preset NAME`` gives a named dataset's defaults (``campaign.DATASETS``; explicit flags win).
 ``--athinput FILE`` runs an Athena++ input file into OUT in its names and units (only
 ``--precision`` and ``--checkpoint-interval`` may go with it). ``--solver surrogate``: the
 Gaussian-field test fixture (``--solver surrogate --help`` lists its flags). Both write
@@ -22,9 +24,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from crturb_keras.errors import ConfigError
 from crturb_keras.progress import progress_bar
 from crturb_keras.simulate import SurrogateConfig
-from crturb_keras.simulate.campaign import PRESET_FLAGS, mhd_campaign, surrogate_campaign, time_bar
+from crturb_keras.simulate.campaign import (
+    DATASETS,
+    PRESET_FLAGS,
+    mhd_campaign,
+    surrogate_campaign,
+    time_bar,
+)
 
 from ._cli import _boolean, add_config_arguments, config_from_args, run
 
@@ -60,13 +69,29 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
                             help=f"{text} (default: the class preset)")
     parser.add_argument("--athinput", default=None, metavar="FILE",
                         help="run an Athena++ input file instead of the class presets")
+    parser.add_argument("--preset", choices=sorted(DATASETS), default=None,
+                        help="a named dataset: its resolution, classes, seeds and outputs as "
+                             "defaults (explicit flags win): "
+                             + "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in d.items())
+                                         for name, d in DATASETS.items()))
+    return parser
+
+
+def dataset_parser(argv: Sequence[str] | None) -> argparse.ArgumentParser:
+    """The solver's parser with the defaults of ``--preset NAME`` when ``argv`` names one."""
+    parser = build_parser("mhd")
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--preset", choices=sorted(DATASETS), default=None)
+    known, _ = first.parse_known_args(argv)
+    if known.preset:
+        parser.set_defaults(**DATASETS[known.preset])
     return parser
 
 
 def main_athinput(args: argparse.Namespace) -> int:
     from crturb_keras.simulate.mhd import athinput as inputs
 
-    ignored = ("athinput", "out", "solver", "verbose", "quiet", "debug", "workers")
+    ignored = ("athinput", "out", "solver", "verbose", "quiet", "debug", "workers", "preset")
     defaults = {k: v for k, v in vars(build_parser().parse_args([])).items() if k not in ignored}
     overrides = inputs.athinput_overrides(args.athinput, vars(args), defaults)
     planned = inputs.athinput_run(args.athinput, **overrides)
@@ -80,6 +105,9 @@ def main_mhd(args: argparse.Namespace) -> int:
     from crturb_keras.simulate.mhd import MHDConfig
 
     if args.athinput:
+        if args.preset:
+            raise ConfigError("--preset names a dataset of the class presets; an --athinput "
+                              "file sets its own inputs: give one of the two")
         return main_athinput(args)
     explicit = {k: getattr(args, k) for k in PRESET_FLAGS if getattr(args, k) is not None}
     base = config_from_args(MHDConfig, args, **{k: getattr(MHDConfig(), k) for k in PRESET_FLAGS})
@@ -104,8 +132,9 @@ def cli(argv: Sequence[str] | None = None) -> int:
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--solver", choices=SOLVERS, default="mhd")
     known, _ = first.parse_known_args(argv)
-    main = main_mhd if known.solver == "mhd" else main_surrogate
-    return run(main, build_parser(known.solver), argv)
+    if known.solver == "surrogate":
+        return run(main_surrogate, build_parser("surrogate"), argv)
+    return run(main_mhd, dataset_parser(argv), argv)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,28 @@ def test_simulate_cli_refuses_other_config_and_bad_flags(tmp_path, capsys):
     assert "unknown class" in capsys.readouterr().err
 
 
+def test_simulate_dataset_preset_gives_defaults_that_explicit_flags_override(tmp_path, capsys):
+    from crturb_keras.simulate.campaign import DATASETS
+
+    preset = DATASETS["science-32"]
+    args = simulate.dataset_parser(["--preset", "science-32"]).parse_args(["--preset", "science-32"])
+    assert (args.resolution, args.seeds, args.classes, args.outputs) == (
+        32, preset["seeds"], "all", preset["outputs"])
+    assert preset["seeds"] >= 3 and preset["classes"] == "all"
+    argv = ["--preset", "science-32", "--resolution", "16", "--seeds", "2"]
+    args = simulate.dataset_parser(argv).parse_args(argv)
+    assert (args.resolution, args.seeds, args.t_start) == (16, 2, preset["t_start"])
+    plain = simulate.dataset_parser([]).parse_args([])
+    assert (plain.seeds, plain.outputs) != (preset["seeds"], preset["outputs"])
+    athinput = tmp_path / "athinput.turb"
+    athinput.write_text("<job>\nproblem_id = Turb\n")
+    assert simulate.cli(["--preset", "science-32", "--athinput", str(athinput),
+                         "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "give one of the two" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_convert_single_file_and_folder(tmp_path, capsys):
     sim = tmp_path / "sim"
     assert simulate.cli(["--out", str(sim), "--classes", "MHD,CR_Advect", *ARGS]) == 0

@@ -29,6 +29,15 @@ from .surrogate import SurrogateConfig, resolve_classes, simulate
 MHD_FIELDS = ("rho", "vel1", "vel2", "vel3", "Bcc1", "Bcc2", "Bcc3")
 #: Solver settings that each class preset sets unless the caller gives them explicitly.
 PRESET_FLAGS = ("cr_pressure_ratio", "kappa_par", "streaming")
+#: Named datasets (``pipelines.simulate --preset NAME``): the defaults they give the campaign's
+#: flags (explicit flags still win). ``science-32``: the five classes at 32^3, five driving seeds
+#: each (three train, one validates, one tests under ``prepare --split-by realization``; five
+#: folds of the runs), six outputs from t = 5 every 0.5 L / c_s, nothing else changed (vmax,
+#: warm-up and physics as every class preset).
+DATASETS: dict[str, dict] = {
+    "science-32": {"resolution": 32, "classes": "all", "seeds": 5, "t_start": 5.0,
+                   "dt_output": 0.5, "outputs": 6},
+}
 
 
 @dataclass
