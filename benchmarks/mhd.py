@@ -97,15 +97,15 @@ def ours(resolution: int, steps: int, repeats: int, precision: str, riemann: str
     """:func:`measure` in a fresh process: pinned to the first core with one XLA thread
     (``one_core``), or on every core."""
     env = dict(os.environ)
-    core = _cores()[0]
+    pin = []
     if one_core:
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {ONE_THREAD}".strip()
+        pin = ["--pin-core", str(_cores()[0])]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.mhd", "--worker", "--resolutions", str(resolution),
-         "--steps", str(steps), "--min-steps", str(steps), "--repeats", str(repeats),
-         "--precision", precision, "--riemann", riemann, "--preset", preset],
-        env=env, capture_output=True, text=True,
-        preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if one_core else None)
+        [sys.executable, "-m", "benchmarks.mhd", "--worker", *pin, "--resolutions",
+         str(resolution), "--steps", str(steps), "--min-steps", str(steps), "--repeats",
+         str(repeats), "--precision", precision, "--riemann", riemann, "--preset", preset],
+        env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -141,11 +141,13 @@ def athena(binary: Path, resolution: int, cycles: int, preset: str, cores: list[
         for core in cores:
             folder = work / f"core{core}"
             folder.mkdir()
+            # Pinned by a small launcher that execs Athena++ (no fork of this JAX process).
+            command = [str(binary), "-i", str(work / "athinput"), "-d", str(folder)]
             runs.append(subprocess.Popen(
-                [str(binary), "-i", str(work / "athinput"), "-d", str(folder)],
+                [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{core}}}); "
+                 f"os.execv({command[0]!r}, {command!r})"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env={**os.environ, "OMP_NUM_THREADS": "1"},
-                preexec_fn=lambda core=core: os.sched_setaffinity(0, {core})))
+                env={**os.environ, "OMP_NUM_THREADS": "1"}))
         rates = []
         for run in runs:
             out, err = run.communicate()
@@ -232,10 +234,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="Athena++ binary (benchmarks/athena/build.sh; with --cr for a CR "
                              "preset): measured in the same rounds, per core and per machine")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pin-core", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="benchmarks/results/mhd.json")
     args = parser.parse_args(argv)
     resolutions = [int(v) for v in args.resolutions.split(",")]
     if args.worker:
+        if args.pin_core is not None:
+            os.sched_setaffinity(0, {args.pin_core})  # before JAX starts its threads
         n = resolutions[0]
         print(json.dumps(measure(n, args.steps, args.repeats, args.precision, args.riemann,
                                  args.preset)))

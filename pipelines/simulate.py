@@ -60,7 +60,7 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
                         help="processes running independent runs side by side, cores shared "
                              "out (0: one per CPU core on the CPU, 1 on a GPU; same outputs as "
                              "one process). On 2 cores at 16^3 one process already uses both "
-                             "and 2 workers took 1.23x as long (benchmarks.campaign) "
+                             "and 2 workers took 1.55x as long (benchmarks.campaign) "
                              "(default: %(default)s)")
     for flag, parse, text in (("cr-pressure-ratio", float, "initial P_c / P_g"),
                               ("kappa-par", float, "CR diffusivity along B in L c_s"),

@@ -62,3 +62,23 @@ def test_outputs_are_reduced_from_t_first_on_in_athena_units(tmp_path):
     assert reduced["mach"] == 0.0
     with pytest.raises(RuntimeError, match="no outputs"):
         ref.reduce_outputs(tmp_path / "empty")
+
+
+def test_speed_runs_stop_after_the_cycles_and_carry_the_presets_cr_settings(tmp_path):
+    """``benchmarks.mhd``'s Athena++ input: a cycle limit and no outputs (else the timing would
+    include HDF5 writes), and for each CR preset its vmax, streaming switch and the opacity
+    ``vmax / (3 kappa)`` of its diffusivity (kappa_par 0.1 L c_s -> sigma 100 / 3 per L)."""
+    from benchmarks import mhd
+
+    text = ref.athinput_text(16, seed=1, cycles=7, blocks=mhd.athena_blocks("CR_Diff_Fiducial"))
+    assert "nlim = 7\n" in text and "<output" not in text
+    assert "crBeta = 1.0" in text and "vs_flag = 0" in text
+    opacity = float(text.split("max_opacity = ")[1].split()[0])
+    assert opacity == pytest.approx(100 / 3, rel=1e-9)
+    assert float(text.split("vmax = ")[1].split()[0]) == pytest.approx(10 * ref.SOUND_SPEED)
+    assert "vs_flag = 1" in ref.athinput_text(
+        16, 1, cycles=7, blocks=mhd.athena_blocks("CR_Streaming"))
+    assert mhd.athena_blocks("MHD") == ("", "")
+    assert "<output1>" in ref.athinput_text(16, seed=1)
+    missing = tmp_path / "athena"
+    assert "no such Athena++ binary" in mhd._check_binary(missing, "MHD")

@@ -6,11 +6,12 @@ CPU thread pool limited to ``cores // workers`` threads (one thread: Eigen's poo
 (bit-identical: tested), checkpoints and resumption are unchanged. On a GPU, runs stay in one
 process (they would each claim the device's memory).
 
-Measured (``benchmarks.campaign``, 2-core AMD EPYC, four 16^3 runs to t = 2, medians of 2
-alternating rounds): one process 79.4 s, two single-threaded workers 98.0 s (0.81x). One
-process already keeps both cores busy at the main job's size, and every worker compiles its own
-step, so this pays only where one run cannot use the cores (many cores per run; not measured
-here). Hence ``workers=1`` is the default.
+Measured (``benchmarks.campaign``, 2-core AMD EPYC, four 16^3 runs to t = 1, medians of 2
+alternating rounds, after ``scheme.materialize`` made the step 24x faster): one process 19.6 s,
+two single-threaded workers 30.3 s (0.65x). Every worker compiles its own step, which at this
+size costs more than the runs, and one process already uses both cores, so this pays only where
+one run cannot use the cores (many cores per run; not measured here). Hence ``workers=1`` is
+the default.
 """
 
 from __future__ import annotations
