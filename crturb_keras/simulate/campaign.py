@@ -183,12 +183,14 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
     """
     from .mhd import simulate_mhd
     from .mhd.presets import preset_config, resolve_preset_classes
+    from .mhd.sharding import grid_mesh
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     if devices > 1 and workers != 1:
         raise ConfigError(f"--devices {devices} splits one run over the devices; it cannot "
                           f"go with --workers {workers} (runs side by side)")
+    grid_mesh(devices, base.resolution)  # a bad device count fails before anything is written
     explicit = dict(explicit or {})
     unknown = set(explicit) - set(PRESET_FLAGS)
     if unknown:
