@@ -67,6 +67,18 @@ def test_simulate_dataset_preset_gives_defaults_that_explicit_flags_override(tmp
     assert not (tmp_path / "x").exists()
 
 
+def test_simulate_refuses_more_devices_than_present_before_writing(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert simulate.cli(["--out", str(out), "--classes", "MHD", "--resolution", "16",
+                         "--devices", "4096"]) == 2
+    err = capsys.readouterr().err
+    assert "--devices 4096" in err and "xla_force_host_platform_device_count" in err
+    assert "Traceback" not in err and not out.exists()
+    assert simulate.cli(["--out", str(out), "--classes", "MHD", "--resolution", "16",
+                         "--devices", "2", "--workers", "2"]) == 2
+    assert "cannot go with --workers 2" in capsys.readouterr().err and not out.exists()
+
+
 def test_convert_single_file_and_folder(tmp_path, capsys):
     sim = tmp_path / "sim"
     assert simulate.cli(["--out", str(sim), "--classes", "MHD,CR_Advect", *ARGS]) == 0

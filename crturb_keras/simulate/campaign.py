@@ -155,7 +155,7 @@ def surrogate_campaign(config: SurrogateConfig, out_dir: str | Path, classes: st
 
 def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1,
                  explicit: dict | None = None, report: Callable[[str], None] | None = None,
-                 progress: bool = False, workers: int = 1) -> Campaign:
+                 progress: bool = False, workers: int = 1, devices: int = 1) -> Campaign:
     """Run the solver once per class preset and seed, measure each class over its outputs.
 
     Parameters
@@ -177,12 +177,20 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
     workers : int
         Processes running independent runs side by side (0: one per CPU core, 1 on a GPU;
         see :mod:`crturb_keras.simulate.pool`); the outputs are those of one process.
+    devices : int
+        Split each run's grid over this many devices (one run at a time;
+        :mod:`crturb_keras.simulate.mhd.sharding`).
     """
     from .mhd import simulate_mhd
     from .mhd.presets import preset_config, resolve_preset_classes
+    from .mhd.sharding import grid_mesh
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if devices > 1 and workers != 1:
+        raise ConfigError(f"--devices {devices} splits one run over the devices; it cannot "
+                          f"go with --workers {workers} (runs side by side)")
+    grid_mesh(devices, base.resolution)  # a bad device count fails before anything is written
     explicit = dict(explicit or {})
     unknown = set(explicit) - set(PRESET_FLAGS)
     if unknown:
@@ -204,7 +212,8 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
             name, member, run = job
             with (time_bar(f"{name} {member.resolution}^3", member.t_end) if progress
                   else contextlib.nullcontext(None)) as advance:
-                results.append(simulate_mhd(member, root, name, progress=advance, run=run))
+                results.append(simulate_mhd(member, root, name, progress=advance, run=run,
+                                            devices=devices))
             if report:
                 report(run_line(label(job), results[-1]))
     files: dict[str, list[Path]] = {}

@@ -300,6 +300,7 @@ def simulate_mhd(
     units: OutputUnits = OutputUnits(),
     naming: OutputNaming = OutputNaming(),
     flat: bool = False,
+    devices: int = 1,
 ) -> MHDRunResult:
     """Run (or resume, or reuse) one driven MHD simulation into ``out_dir/<name>/[<run>/]``.
 
@@ -322,6 +323,9 @@ def simulate_mhd(
     flat : bool
         Write into ``out_dir`` itself, as Athena++ writes into its working directory (for runs
         set up from an input file), instead of ``out_dir/<name>/[<run>/]``.
+    devices : int
+        Split the grid along x3 over this many devices (:mod:`.sharding`); the outputs are
+        the one-device run's to round-off.
 
     Raises
     ------
@@ -344,8 +348,8 @@ def simulate_mhd(
                             0.0, 0.0, stored.get("dedt", config.initial_dedt),
                             stored.get("max_signal_speed", 0.0))
     folder.mkdir(parents=True, exist_ok=True)
+    solver = Solver(config, devices=devices)
     _write_record(folder, config, False, {})
-    solver = Solver(config)
     loop = _load_checkpoint(folder, solver)
     resumed_from = float(loop.carry.time) if loop else None
     if loop is None:

@@ -5,7 +5,8 @@ chunk -- as many CFL-limited VL2 steps as reach a target time -- inside one ``la
 so there is no Python loop over steps or cells; the caller sees the state only between chunks
 (outputs, checkpoints, progress). With cosmic rays (``cr_pressure_ratio > 0``) each step is the
 coupled gas + two-moment CR step of :mod:`.cosmic_rays` and the time step also obeys the CR
-transport's Courant limit.
+transport's Courant limit. ``devices > 1`` splits the grid over that many devices
+(:mod:`.sharding`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .driving import (
     velocity_pattern,
 )
 from .scheme import State, cfl_time_step, vl2_step
+from .sharding import constrain, grid_mesh, place
 
 
 class Carry(NamedTuple):
@@ -61,10 +63,11 @@ class Numerics(NamedTuple):
     k_max: float
     drive_slope: float
     cosmic_rays: bool
+    devices: int = 1
 
     @classmethod
-    def of(cls, config: MHDConfig) -> "Numerics":
-        return cls(*(getattr(config, name) for name in cls._fields))
+    def of(cls, config: MHDConfig, devices: int = 1) -> "Numerics":
+        return cls(*(getattr(config, name) for name in cls._fields[:-1]), devices)
 
 
 class Forcing(NamedTuple):
@@ -109,12 +112,17 @@ def _step(carry: Carry, t_target, forcing: Forcing, numerics: Numerics, driven: 
 def _advance(carry: Carry, t_target, forcing: Forcing, max_steps, numerics: Numerics,
              driven: bool) -> Carry:
     first = carry.steps
+    mesh = grid_mesh(numerics.devices, numerics.resolution)
 
     def running(c: Carry):
         return jnp.isfinite(c.time) & (c.time < t_target) & (c.steps - first < max_steps)
 
-    return jax.lax.while_loop(running, lambda c: _step(c, t_target, forcing, numerics, driven),
-                              carry)
+    def step(c: Carry) -> Carry:
+        c = constrain(c, mesh, numerics.resolution)
+        return constrain(_step(c, t_target, forcing, numerics, driven), mesh,
+                         numerics.resolution)
+
+    return jax.lax.while_loop(running, step, carry)
 
 
 class Solver:
@@ -130,13 +138,16 @@ class Solver:
         Grid, physics and numerics.
     driven : bool
         Apply the turbulence driving before every step (off for wave and decay tests).
+    devices : int
+        Split the grid along x3 over this many devices (:mod:`.sharding`; 1: one device).
     """
 
-    def __init__(self, config: MHDConfig, driven: bool = True) -> None:
+    def __init__(self, config: MHDConfig, driven: bool = True, devices: int = 1) -> None:
         enable_precision(config.precision)
         self.config = config
         self.driven = driven
-        self.numerics = Numerics.of(config)
+        self.mesh = grid_mesh(devices, config.resolution)
+        self.numerics = Numerics.of(config, devices)
         self.dtype = jnp.dtype(config.precision)
         self.shell = driving_shell(config.resolution, config.k_min, config.k_max, config.drive_slope)
 
@@ -168,8 +179,12 @@ class Solver:
             cr = None
         modes = draw_modes(draw, self.shell, self.config.solenoidal_weight, self.dtype)
         zero = jnp.zeros((), self.dtype)
-        return Carry(state, modes, jax.random.key_data(key), zero, jnp.zeros((), jnp.int32), zero,
-                     cr)
+        return self.place(Carry(state, modes, jax.random.key_data(key), zero,
+                                jnp.zeros((), jnp.int32), zero, cr))
+
+    def place(self, carry: Carry) -> Carry:
+        """``carry`` with its grid fields split over this solver's devices (as is on one)."""
+        return place(carry, self.mesh, self.config.resolution)
 
     def cr_params(self) -> CRParams:
         """The CR transport parameters as traced scalars."""
@@ -185,7 +200,7 @@ class Solver:
         """
         forcing = Forcing(*(jnp.asarray(v, self.dtype) for v in (
             dedt, self.config.t_corr, self.config.solenoidal_weight)), self.cr_params())
-        return _advance(carry, jnp.asarray(t_target, self.dtype), forcing,
+        return _advance(self.place(carry), jnp.asarray(t_target, self.dtype), forcing,
                         jnp.asarray(max_steps, jnp.int32), numerics=self.numerics,
                         driven=self.driven)
 

@@ -1,0 +1,73 @@
+"""One box over several devices: the solver's grid split along x3 with ``jax.sharding``.
+
+Every field ``(N3, N2, N1)`` (and every vector field ``(3, N3, N2, N1)``) is cut into equal slabs
+of x3 planes, one per device of a one-axis mesh; the driving modes, the random key and the
+scalars are replicated. The step is the same jit-compiled code: XLA's SPMD partitioner turns the
+periodic shifts (``jnp.roll``) along x3 into collective permutes of the boundary planes, the
+box means and the CFL minimum into all-reduces, and gathers what the driving's FFT needs. The
+sums of the box means then run in another order than on one device, so results agree with a
+one-device run to round-off, not bit for bit (``tests/test_sharding.py`` states the tolerance).
+
+On a CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (set before JAX starts) makes
+``N`` virtual devices of the cores, which is how this is tested; on GPUs the devices are the
+GPUs of the process.
+"""
+
+from __future__ import annotations
+
+import jax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ...errors import ConfigError
+
+#: Name of the mesh axis the x3 planes are split along.
+AXIS = "x3"
+
+
+def grid_mesh(devices: int, resolution: int) -> Mesh | None:
+    """A one-axis mesh of the first ``devices`` devices (None for one device).
+
+    Raises
+    ------
+    ConfigError
+        If fewer devices exist or the x3 planes do not split evenly among them.
+    """
+    if devices < 1:
+        raise ConfigError(f"--devices must be >= 1, got {devices}")
+    if devices == 1:
+        return None
+    present = jax.devices()
+    if devices > len(present):
+        raise ConfigError(
+            f"--devices {devices}: only {len(present)} {present[0].platform} device(s) here "
+            f"(on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count={devices} before "
+            f"JAX starts makes virtual ones)")
+    if resolution % devices:
+        raise ConfigError(f"--devices {devices} must divide the resolution {resolution} "
+                          f"(the x3 planes are split evenly)")
+    return Mesh(present[:devices], (AXIS,))
+
+
+def _spec(shape: tuple, resolution: int) -> PartitionSpec:
+    grid = (resolution,) * 3
+    if tuple(shape) == grid:
+        return PartitionSpec(AXIS)
+    if len(shape) == 4 and tuple(shape[1:]) == grid:
+        return PartitionSpec(None, AXIS)
+    return PartitionSpec()
+
+
+def place(tree, mesh: Mesh | None, resolution: int):
+    """``tree`` (a carry) with its grid fields split over ``mesh`` and the rest replicated."""
+    if mesh is None:
+        return tree
+    return jax.tree.map(
+        lambda x: jax.device_put(x, NamedSharding(mesh, _spec(x.shape, resolution))), tree)
+
+
+def constrain(tree, mesh: Mesh | None, resolution: int):
+    """Inside a jit: keep ``tree``'s grid fields split over ``mesh`` (loop carries included)."""
+    if mesh is None:
+        return tree
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(
+        x, NamedSharding(mesh, _spec(x.shape, resolution))), tree)
