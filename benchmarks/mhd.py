@@ -61,8 +61,9 @@ def _peak_memory_mib() -> float:
 
 
 def measure(resolution: int, steps: int, repeats: int, precision: str, riemann: str,
-            preset: str = "MHD") -> dict:
-    """Compile time, median zone-cycles/s over ``repeats`` chunks, peak memory (this process)."""
+            preset: str = "MHD", devices: int = 1) -> dict:
+    """Compile time, median zone-cycles/s over ``repeats`` chunks, peak memory (this process);
+    the grid split over ``devices`` devices."""
     import jax
 
     from crturb_keras.simulate.mhd import MHDConfig, Solver
@@ -70,7 +71,7 @@ def measure(resolution: int, steps: int, repeats: int, precision: str, riemann: 
     from crturb_keras.simulate.mhd.problems import random_state
 
     solver = Solver(preset_config(preset, MHDConfig(resolution=resolution, precision=precision,
-                                                    riemann=riemann)))
+                                                    riemann=riemann)), devices=devices)
     carry = solver.start(random_state(resolution))
     started = time.perf_counter()
     carry = solver.advance(carry, 1e9, dedt=0.1, max_steps=1)
@@ -83,7 +84,7 @@ def measure(resolution: int, steps: int, repeats: int, precision: str, riemann: 
         carry = solver.advance(carry, 1e9, dedt=0.1, max_steps=steps)
         done = int(carry.steps) - first
         rates.append(done * resolution ** 3 / (time.perf_counter() - started))
-    return {"resolution": resolution, "steps": steps, "repeats": repeats,
+    return {"resolution": resolution, "steps": steps, "repeats": repeats, "devices": devices,
             "compile_seconds": compile_seconds, "zone_cycles_per_second": statistics.median(rates),
             "all_rates": rates, "peak_memory_mib": _peak_memory_mib()}
 
@@ -233,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--athena-bin", type=Path, default=None,
                         help="Athena++ binary (benchmarks/athena/build.sh; with --cr for a CR "
                              "preset): measured in the same rounds, per core and per machine")
+    parser.add_argument("--devices", default="1",
+                        help="on an accelerator: comma-separated device counts to split the grid "
+                             "over (scaling; e.g. 1,2,4), each measured (default: %(default)s)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pin-core", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="benchmarks/results/mhd.json")
@@ -260,11 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             results.append(compare(n, steps, args))
             print(_line(results[-1]), flush=True)
         else:
-            results.append(measure(n, steps, args.repeats, args.precision, args.riemann,
-                                   args.preset))
-            r = results[-1]
-            print(f"{n}^3: {r['zone_cycles_per_second']:.3g} zone-cycles/s, compile "
-                  f"{r['compile_seconds']:.1f} s, peak {r['peak_memory_mib']:.0f} MiB", flush=True)
+            for count in (int(v) for v in args.devices.split(",")):
+                results.append(measure(n, steps, args.repeats, args.precision, args.riemann,
+                                       args.preset, count))
+                r = results[-1]
+                print(f"{n}^3 on {count} device(s): {r['zone_cycles_per_second']:.3g} "
+                      f"zone-cycles/s, compile {r['compile_seconds']:.1f} s, peak "
+                      f"{r['peak_memory_mib']:.0f} MiB", flush=True)
     summary = {"device": f"{device.platform}: {device.device_kind}", "devices": len(jax.devices()),
                "processor": describe(), "jax": jax.__version__, "precision": args.precision,
                "riemann": args.riemann, "preset": args.preset,
@@ -274,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     if device.platform == "cpu":
         line = "; ".join(_line(r) for r in results)
     else:
-        line = ", ".join(f"{r['resolution']}^3 {r['zone_cycles_per_second']:.3g}" for r in results)
+        line = ", ".join(f"{r['resolution']}^3 x{r['devices']} {r['zone_cycles_per_second']:.3g}"
+                         for r in results)
     print(f"mhd ({args.preset}, {args.precision}): {line} zone-cycles/s on {summary['device']} "
           f"({summary['processor']})")
     return 0
