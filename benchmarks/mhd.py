@@ -42,12 +42,12 @@ import time
 from pathlib import Path
 
 from benchmarks._report import describe, write_result
+from crturb_keras.simulate.mhd.presets import PRESET_CLASSES
+from crturb_keras.simulate.pool import ONE_THREAD
 
-#: The speed runs' CR settings for Athena++'s module, per preset: ``(vs_flag, max_opacity)``;
-#: ``max_opacity`` is its (isotropic) ``sigma = vmax / (3 kappa)``, ``vmax = 10 c_s``,
-#: ``kappa`` the preset's ``kappa_par`` in ``L c_s``; a locked class gets 1e8.
+#: Athena++'s ``max_opacity`` (its isotropic ``sigma``) for a class whose CRs are locked to the
+#: gas; a diffusing class gets ``vmax / (3 kappa_par)`` (:func:`athena_blocks`).
 LOCKED_OPACITY = 1e8
-ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def _peak_memory_mib() -> float:
@@ -227,9 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="alternating rounds of every measurement on a CPU (medians)")
     parser.add_argument("--precision", default="float32", choices=("float32", "float64"))
     parser.add_argument("--riemann", default="hlld", choices=("hlld", "hlle"))
-    parser.add_argument("--preset", default="MHD",
-                        choices=("MHD", "CR_Advect", "CR_Diff_Fiducial", "CR_Diff100",
-                                 "CR_Streaming"),
+    parser.add_argument("--preset", default="MHD", choices=PRESET_CLASSES,
                         help="class preset (CR classes run the coupled MHD + cosmic-ray step)")
     parser.add_argument("--athena-bin", type=Path, default=None,
                         help="Athena++ binary (benchmarks/athena/build.sh; with --cr for a CR "

@@ -205,7 +205,8 @@ def _stage(base: State, base_cr: CRState, source: State, source_cr: CRState, dt,
     takes the momentum the interaction removes from the CR flux."""
     gas = _update(base, _fluxes(source, dx, cs, linear, riemann, floor), dt, dx, floor)
     moved, cr = _cr_stage(base_cr, source_cr, source, gas, dt, dx, cs, linear, params)
-    return materialize((State(gas.rho, gas.mom - (cr.flux - moved.flux) / params.vmax, gas.b), cr))
+    # cr comes materialized from interact; only the gas momentum is new here.
+    return materialize(State(gas.rho, gas.mom - (cr.flux - moved.flux) / params.vmax, gas.b)), cr
 
 
 def coupled_step(state: State, cr: CRState, dt, dx: float, cs: float, params: CRParams,

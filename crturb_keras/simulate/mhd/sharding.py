@@ -48,26 +48,26 @@ def grid_mesh(devices: int, resolution: int) -> Mesh | None:
     return Mesh(present[:devices], (AXIS,))
 
 
-def _spec(shape: tuple, resolution: int) -> PartitionSpec:
+def _sharding(x, mesh: Mesh, resolution: int) -> NamedSharding:
+    """Grid fields split along x3 (the first grid axis), everything else replicated."""
     grid = (resolution,) * 3
-    if tuple(shape) == grid:
-        return PartitionSpec(AXIS)
-    if len(shape) == 4 and tuple(shape[1:]) == grid:
-        return PartitionSpec(None, AXIS)
-    return PartitionSpec()
+    if tuple(x.shape) == grid:
+        return NamedSharding(mesh, PartitionSpec(AXIS))
+    if x.ndim == 4 and tuple(x.shape[1:]) == grid:
+        return NamedSharding(mesh, PartitionSpec(None, AXIS))
+    return NamedSharding(mesh, PartitionSpec())
 
 
 def place(tree, mesh: Mesh | None, resolution: int):
     """``tree`` (a carry) with its grid fields split over ``mesh`` and the rest replicated."""
     if mesh is None:
         return tree
-    return jax.tree.map(
-        lambda x: jax.device_put(x, NamedSharding(mesh, _spec(x.shape, resolution))), tree)
+    return jax.tree.map(lambda x: jax.device_put(x, _sharding(x, mesh, resolution)), tree)
 
 
 def constrain(tree, mesh: Mesh | None, resolution: int):
     """Inside a jit: keep ``tree``'s grid fields split over ``mesh`` (loop carries included)."""
     if mesh is None:
         return tree
-    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(
-        x, NamedSharding(mesh, _spec(x.shape, resolution))), tree)
+    return jax.tree.map(
+        lambda x: jax.lax.with_sharding_constraint(x, _sharding(x, mesh, resolution)), tree)
