@@ -48,10 +48,11 @@ for preset, counts in (("MHD", (2, 4, 8)), ("CR_Streaming", (4,))):
         }
 import re
 import jax.numpy as jnp
-from crturb_keras.simulate.mhd.solver import Forcing, _advance
+from crturb_keras.simulate.mhd.solver import _advance, stack_members
 solver = Solver(MHDConfig(resolution=16, precision="float64", k_max=3), devices=2)
-forcing = Forcing(*(jnp.asarray(v, solver.dtype) for v in (0.1, 1.0, 0.5)), solver.cr_params())
-hlo = _advance.lower(solver.start(random_state(16)), jnp.asarray(1e9, solver.dtype), forcing,
+forcing = stack_members([solver.forcing(0.1)])
+hlo = _advance.lower(solver.place(stack_members([solver.start(random_state(16))])),
+                     jnp.asarray(1e9, solver.dtype), forcing,
                      jnp.asarray(5, jnp.int32), numerics=solver.numerics,
                      driven=True).compile().as_text()
 out["collectives"] = {op: len(re.findall(rf"= [^=]*\b{op}(-start)?\(", hlo))

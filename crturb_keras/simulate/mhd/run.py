@@ -35,7 +35,7 @@ import math
 import time as wallclock
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ from ...snapshot import Snapshot
 from .config import MHDConfig
 from .diagnostics import HISTORY_COLUMNS, box_means, cell_field, write_history
 from .outputs import OutputNaming, OutputUnits, output_path
-from .solver import Carry, Solver, from_numpy, to_numpy
+from .solver import Carry, Solver, advance_members, from_numpy, to_numpy
 
 #: Simulated time between history rows (and progress updates).
 HISTORY_INTERVAL = 0.05
@@ -70,7 +70,9 @@ class SimulationError(CrturbError):
 
 @dataclass
 class Progress:
-    """What the run loop reports after each chunk."""
+    """What the run loop reports after each chunk (of every member of an ensemble: ``steps``
+    the most any member has taken, ``chunk_steps`` and ``zone_cycles_per_second`` summed over
+    the ``members``)."""
 
     time: float
     t_end: float
@@ -80,6 +82,7 @@ class Progress:
     resumed_from: float | None = None
     chunk_steps: int = 0
     chunk_seconds: float = 0.0
+    members: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class MHDRunResult:
     zone_cycles_per_second: float
     dedt: float
     max_signal_speed: float = 0.0
+    members: int = 1
 
 
 @dataclass
@@ -171,53 +175,108 @@ def _check_vmax(signal: float, loop: _Loop, config: MHDConfig, folder_name: str)
             f"rerun with a larger --vmax")
 
 
-def _evolve(solver: Solver, loop: _Loop, folder_name: str) -> Iterator[Progress]:
-    """Advance chunk by chunk to the last output, yielding progress (and outputs) on the way."""
-    config = solver.config
+@dataclass
+class _Member:
+    """One run of an ensemble: its solver, its loop state and the name its errors carry."""
+
+    solver: Solver
+    loop: _Loop
+    label: str
+
+
+def _check_chunk(member: _Member, before: tuple[float, int], target: float) -> None:
+    """Refuse a chunk that did not reach ``target`` or left a non-finite state."""
+    carry, label = member.loop.carry, member.label
+    now, steps = before
+    if float(carry.time) < target and np.isfinite(float(carry.time)):
+        raise SimulationError(
+            f"{label}: the time step collapsed near t = {float(carry.time):.4g} "
+            f"({int(carry.steps) - steps} steps without reaching t = {target:.4g}); lower --cfl "
+            f"or the driving")
+    if not np.isfinite(float(carry.time)) or not np.isfinite(float(carry.injected)) \
+            or not bool(np.isfinite(np.asarray(carry.state.rho)).all()):
+        raise SimulationError(
+            f"{label}: the solution became non-finite near t = {now:.4g}; lower --cfl "
+            f"or the driving (--dedt / --mach), or use --riemann hlle")
+
+
+def _evolve(members: list[_Member], failures: dict[int, SimulationError]
+            ) -> Iterator[tuple[list[int] | None, Progress]]:
+    """Advance every member chunk by chunk to the last output in one compiled loop
+    (:func:`~.solver.advance_members`), yielding ``(members at the output, Progress)`` at each
+    output time and ``(None, Progress)`` after each chunk.
+
+    The members share numerics, output times and their current time. A member that fails
+    (non-finite, collapsed time step, ``vmax`` reached) goes into ``failures`` and leaves the
+    ensemble; the others go on.
+    """
+    config = members[0].solver.config
+    dtype = members[0].solver.dtype
 
     def representable(t: float) -> float:
         # Times compared in the state's precision: float32(0.02) < 0.02 must still count as there.
-        return float(np.asarray(t, solver.dtype))
+        return float(np.asarray(t, dtype))
 
     times = [representable(config.t_start + i * config.dt_output) for i in range(config.outputs)]
     cells = config.resolution ** 3
-    if config.cosmic_rays:
-        carry = loop.carry
-        _check_vmax(box_means(carry.state, config.sound_speed, carry.cr.ec)["max_signal_speed"],
-                    loop, config, folder_name)
-    next_control = CONTROL_INTERVAL * (math.floor(float(loop.carry.time) / CONTROL_INTERVAL) + 1)
-    while loop.next_output < config.outputs:
-        now, steps = float(loop.carry.time), int(loop.carry.steps)
-        if now >= times[loop.next_output]:
-            loop.next_output += 1
-            yield Progress(now, config.t_end, steps, 0.0, output=loop.next_output - 1)
+    active = list(range(len(members)))
+    for i in active:
+        m = members[i]
+        if m.solver.config.cosmic_rays:
+            carry = m.loop.carry
+            try:
+                _check_vmax(box_means(carry.state, config.sound_speed, carry.cr.ec)
+                            ["max_signal_speed"], m.loop, m.solver.config, m.label)
+            except SimulationError as error:
+                failures[i] = error
+    active = [i for i in active if i not in failures]
+    if not active:
+        return
+    lead = members[active[0]].loop
+    next_control = CONTROL_INTERVAL * (math.floor(float(lead.carry.time) / CONTROL_INTERVAL) + 1)
+    while active and members[active[0]].loop.next_output < config.outputs:
+        lead = members[active[0]].loop
+        now = float(lead.carry.time)
+        if now >= times[lead.next_output]:
+            for i in active:
+                members[i].loop.next_output += 1
+            yield list(active), Progress(now, config.t_end,
+                                         max(int(members[i].loop.carry.steps) for i in active),
+                                         0.0, output=lead.next_output - 1, members=len(active))
             continue
-        target = min(times[loop.next_output], representable(now + HISTORY_INTERVAL))
+        target = min(times[lead.next_output], representable(now + HISTORY_INTERVAL))
+        before = {i: (float(members[i].loop.carry.time), int(members[i].loop.carry.steps))
+                  for i in active}
         started = wallclock.perf_counter()
-        loop.carry = solver.advance(loop.carry, target, loop.dedt, max_steps=MAX_CHUNK_STEPS)
-        done = int(loop.carry.steps) - steps
+        carries = advance_members([members[i].solver for i in active],
+                                  [members[i].loop.carry for i in active], target,
+                                  [members[i].loop.dedt for i in active],
+                                  max_steps=MAX_CHUNK_STEPS)
+        done = [int(c.steps) - before[i][1] for i, c in zip(active, carries)]
         seconds = wallclock.perf_counter() - started
-        if float(loop.carry.time) < target and np.isfinite(float(loop.carry.time)):
-            raise SimulationError(
-                f"{folder_name}: the time step collapsed near t = {float(loop.carry.time):.4g} "
-                f"({done} steps without reaching t = {target:.4g}); lower --cfl or the driving")
-        if not np.isfinite(float(loop.carry.time)) or not np.isfinite(float(loop.carry.injected)) \
-                or not bool(np.isfinite(np.asarray(loop.carry.state.rho)).all()):
-            raise SimulationError(
-                f"{folder_name}: the solution became non-finite near t = {now:.4g}; lower --cfl "
-                f"or the driving (--dedt / --mach), or use --riemann hlle")
-        _record(loop, config, now, steps)
-        _check_vmax(loop.history[-1][HISTORY_COLUMNS.index("max_signal_speed")], loop, config,
-                    folder_name)
-        if config.dedt == 0 and float(loop.carry.time) >= next_control - 1e-12:
+        control = config.dedt == 0 and float(carries[0].time) >= next_control - 1e-12
+        if control:
             next_control += CONTROL_INTERVAL
-            now = float(loop.carry.time)
-            last = config.t_start - 1.0 / config.mach
-            if CONTROL_START + CONTROL_WINDOW - 1e-9 <= now <= last + 1e-9:
-                _control(loop, config)
-        yield Progress(float(loop.carry.time), config.t_end, int(loop.carry.steps),
-                       done * cells / seconds if seconds > 0 else 0.0,
-                       chunk_steps=done, chunk_seconds=seconds)
+        for i, carry in zip(active, carries):
+            m = members[i]
+            m.loop.carry = carry
+            try:
+                _check_chunk(m, before[i], target)
+                _record(m.loop, m.solver.config, *before[i])
+                _check_vmax(m.loop.history[-1][HISTORY_COLUMNS.index("max_signal_speed")],
+                            m.loop, m.solver.config, m.label)
+            except SimulationError as error:
+                failures[i] = error
+                continue
+            t = float(carry.time)
+            if control and CONTROL_START + CONTROL_WINDOW - 1e-9 <= t \
+                    <= config.t_start - 1.0 / config.mach + 1e-9:
+                _control(m.loop, m.solver.config)
+        active = [i for i in active if i not in failures]
+        yield None, Progress(float(carries[0].time), config.t_end,
+                             max(int(c.steps) for c in carries),
+                             sum(done) * cells / seconds if seconds > 0 else 0.0,
+                             chunk_steps=sum(done), chunk_seconds=seconds, members=len(carries))
 
 
 def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]:
@@ -231,10 +290,13 @@ def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]
         Class name stored in the snapshots' attributes.
     """
     solver = Solver(config)
-    loop = _Loop(solver.start(), config.initial_dedt)
-    for report in _evolve(solver, loop, name):
+    member = _Member(solver, _Loop(solver.start(), config.initial_dedt), name)
+    failures: dict[int, SimulationError] = {}
+    for _, report in _evolve([member], failures):
         if report.output is not None:
-            yield snapshot_of(loop.carry, config, name, loop.dedt)
+            yield snapshot_of(member.loop.carry, config, name, member.loop.dedt)
+    if failures:
+        raise failures[0]
 
 
 def _save_checkpoint(folder: Path, loop: _Loop, config: MHDConfig) -> None:
@@ -291,6 +353,23 @@ def _write_record(folder: Path, config: MHDConfig, finished: bool, extra: dict) 
         tmp.write_text(json.dumps(record, indent=2))
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an ensemble: its configuration, class name and sub-folder (``""``: none)."""
+
+    config: MHDConfig
+    name: str = "MHD"
+    run: str = ""
+
+
+def ensemble_key(config: MHDConfig, driven: bool = True) -> tuple:
+    """What runs must share to advance together: the compiled step's :class:`Numerics`, the
+    driving on/off and the output times. Runs with equal keys may form one ensemble."""
+    from .solver import Numerics
+
+    return (Numerics.of(config), driven, config.t_start, config.dt_output, config.outputs)
+
+
 def simulate_mhd(
     config: MHDConfig,
     out_dir: str | Path,
@@ -334,58 +413,170 @@ def simulate_mhd(
     SimulationError
         If the solution becomes non-finite.
     """
-    folder = Path(out_dir)
-    if not flat:
-        folder = folder / safe_name(name, str(out_dir), "class name", ConfigError)
-        if run:
-            folder = folder / safe_name(run, str(folder), "run name", ConfigError)
-    safe_name(naming.stem, str(folder), "output stem", ConfigError)
-    files = [output_path(folder, i, naming) for i in range(config.outputs)]
-    history_path = folder / f"{naming.stem}.hst"
-    if _check_folder(folder, config, naming):
-        stored = json.loads((folder / "run.json").read_text())
-        return MHDRunResult(folder, files, history_path, True, None, stored.get("steps", 0),
-                            0.0, 0.0, stored.get("dedt", config.initial_dedt),
-                            stored.get("max_signal_speed", 0.0))
-    folder.mkdir(parents=True, exist_ok=True)
-    solver = Solver(config, devices=devices)
-    _write_record(folder, config, False, {})
-    loop = _load_checkpoint(folder, solver)
-    resumed_from = float(loop.carry.time) if loop else None
-    if loop is None:
-        loop = _Loop(solver.start(), config.initial_dedt)
+    return simulate_ensemble([RunSpec(config, name, run)], out_dir, progress, units, naming,
+                             flat, devices)[0]
+
+
+def simulate_ensemble(
+    runs: Sequence[RunSpec],
+    out_dir: str | Path,
+    progress: Callable[[Progress], None] | None = None,
+    units: OutputUnits = OutputUnits(),
+    naming: OutputNaming = OutputNaming(),
+    flat: bool = False,
+    devices: int = 1,
+) -> list[MHDRunResult]:
+    """Run (or resume, or reuse) several runs of one :func:`ensemble_key` in one compiled loop.
+
+    Each run writes exactly what :func:`simulate_mhd` writes for it alone, in its own
+    ``out_dir/<name>/[<run>/]``, and the files are bit-identical to that run alone: the
+    members (different seeds, CR transport, injection rates) advance together with a leading
+    member axis, each with its own time step. Finished runs are reused; runs resumed from
+    checkpoints advance in groups of equal time. A run that fails leaves the ensemble, the
+    others finish, then its error is raised.
+
+    Parameters
+    ----------
+    runs : sequence of RunSpec
+        The members; all of one :func:`ensemble_key`, each in its own folder.
+    out_dir, progress, units, naming, flat, devices
+        As :func:`simulate_mhd` (``progress`` gets the ensemble's reports; ``flat`` only for one
+        run).
+
+    Returns
+    -------
+    list of MHDRunResult
+        In the order of ``runs``; ``wall_seconds`` and ``zone_cycles_per_second`` are the
+        ensemble's (aggregate over its ``members``).
+
+    Raises
+    ------
+    ConfigError
+        If runs differ in :func:`ensemble_key`, share a folder, or a folder holds another run.
+    SimulationError
+        If a run fails (after the others have finished).
+    """
+    runs = list(runs)
+    if not runs:
+        return []
+    keys = {ensemble_key(r.config) for r in runs}
+    if len(keys) > 1:
+        raise ConfigError("runs of one ensemble must share resolution, numerics, precision, "
+                          "driving shell, CR on/off and output times; run the others apart")
+    if flat and len(runs) > 1:
+        raise ConfigError("flat output (one working directory) takes one run, not "
+                          f"{len(runs)}")
+    folders = []
+    for spec in runs:
+        folder = Path(out_dir)
+        if not flat:
+            folder = folder / safe_name(spec.name, str(out_dir), "class name", ConfigError)
+            if spec.run:
+                folder = folder / safe_name(spec.run, str(folder), "run name", ConfigError)
+        folders.append(folder)
+    if len(set(folders)) < len(folders):
+        raise ConfigError(f"{out_dir}: two runs of the ensemble would share one folder; give "
+                          f"each its own class name or run name")
+    safe_name(naming.stem, str(folders[0]), "output stem", ConfigError)
+    results: list[MHDRunResult | None] = [None] * len(runs)
+    pending = []
+    for index, (spec, folder) in enumerate(zip(runs, folders)):
+        files = [output_path(folder, i, naming) for i in range(spec.config.outputs)]
+        if _check_folder(folder, spec.config, naming):
+            stored = json.loads((folder / "run.json").read_text())
+            results[index] = MHDRunResult(
+                folder, files, folder / f"{naming.stem}.hst", True, None, stored.get("steps", 0),
+                0.0, 0.0, stored.get("dedt", spec.config.initial_dedt),
+                stored.get("max_signal_speed", 0.0), stored.get("members", 1))
+        else:
+            pending.append(index)
+    solvers, loops, resumed = {}, {}, {}
+    for index in pending:
+        spec, folder = runs[index], folders[index]
+        folder.mkdir(parents=True, exist_ok=True)
+        solvers[index] = Solver(spec.config, devices=devices)
+        _write_record(folder, spec.config, False, {})
+        loop = _load_checkpoint(folder, solvers[index])
+        resumed[index] = float(loop.carry.time) if loop else None
+        loops[index] = loop or _Loop(solvers[index].start(), spec.config.initial_dedt)
+    groups: dict[tuple, list[int]] = {}
+    for index in pending:
+        loop = loops[index]
+        groups.setdefault((float(loop.carry.time), loop.next_output), []).append(index)
+    failures: dict[int, SimulationError] = {}
+    for indices in groups.values():
+        group = [_Member(solvers[i], loops[i], str(folders[i])) for i in indices]
+        done, failed = _run_group(group, [runs[i] for i in indices], [folders[i] for i in indices],
+                                  [resumed[i] for i in indices], progress, units, naming)
+        for i, result in zip(indices, done):
+            results[i] = result
+        failures.update({indices[k]: error for k, error in failed.items()})
+    if failures:
+        errors = [failures[i] for i in sorted(failures)]
+        if len(errors) == 1:
+            raise errors[0]
+        raise SimulationError(f"{len(errors)} runs failed (the others finished):\n"
+                              + "\n".join(str(e) for e in errors))
+    return results
+
+
+def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path],
+               resumed: list[float | None], progress: Callable[[Progress], None] | None,
+               units: OutputUnits, naming: OutputNaming
+               ) -> tuple[list[MHDRunResult | None], dict[int, SimulationError]]:
+    """Evolve one group of members (equal time) with outputs, checkpoints and records."""
+    config = members[0].solver.config
+    files = [[output_path(folder, i, naming) for i in range(config.outputs)]
+             for folder in folders]
+    histories = [folder / f"{naming.stem}.hst" for folder in folders]
     if progress:
-        progress(Progress(float(loop.carry.time), config.t_end, int(loop.carry.steps), 0.0,
-                          resumed_from=resumed_from))
+        first = next((t for t in resumed if t is not None), None)
+        progress(Progress(float(members[0].loop.carry.time), config.t_end,
+                          max(int(m.loop.carry.steps) for m in members), 0.0,
+                          resumed_from=first, members=len(members)))
     started = wallclock.perf_counter()
     last_checkpoint = wallclock.monotonic()
     timed = [0, 0.0]          # steps and seconds of every chunk but the first (which compiles)
     chunks = 0
-    for report in _evolve(solver, loop, str(folder)):
+    failures: dict[int, SimulationError] = {}
+    for indices, report in _evolve(members, failures):
+        for index in indices or ():
+            m, spec = members[index], specs[index]
+            path = files[index][report.output]
+            if not path.exists():
+                write_athdf(snapshot_of(m.loop.carry, spec.config, spec.name, m.loop.dedt, units),
+                            path, meshblock_size=spec.config.block)
         if report.chunk_seconds:
             chunks += 1
             if chunks > 1:
                 timed[0] += report.chunk_steps
                 timed[1] += report.chunk_seconds
-        if report.output is not None and not files[report.output].exists():
-            write_athdf(snapshot_of(loop.carry, config, name, loop.dedt, units), files[report.output],
-                        meshblock_size=config.block)
         if wallclock.monotonic() - last_checkpoint > config.checkpoint_interval:
-            _save_checkpoint(folder, loop, config)
-            write_history(loop.history, history_path)
+            for i, m in enumerate(members):
+                if i not in failures:
+                    _save_checkpoint(folders[i], m.loop, specs[i].config)
+                    write_history(m.loop.history, histories[i])
             last_checkpoint = wallclock.monotonic()
         if progress:
             progress(report)
     seconds = wallclock.perf_counter() - started
-    steps = int(loop.carry.steps)
     rate = timed[0] * config.resolution ** 3 / timed[1] if timed[1] > 0 else 0.0
-    write_history(loop.history, history_path)
-    plot_mhd_history(history_path, folder / "history.png", config)
-    signal = float(np.max(np.asarray(loop.history)[:, HISTORY_COLUMNS.index("max_signal_speed")]))
-    _write_record(folder, config, True, {"steps": steps, "dedt": loop.dedt,
-                                         "wall_seconds": seconds,
-                                         "zone_cycles_per_second": rate,
-                                         "max_signal_speed": signal})
-    (folder / "checkpoint.npz").unlink(missing_ok=True)
-    return MHDRunResult(folder, files, history_path, False, resumed_from, steps, seconds, rate,
-                        loop.dedt, signal)
+    results: list[MHDRunResult | None] = []
+    for i, (m, spec, folder) in enumerate(zip(members, specs, folders)):
+        if i in failures:
+            results.append(None)
+            continue
+        loop = m.loop
+        steps = int(loop.carry.steps)
+        write_history(loop.history, histories[i])
+        plot_mhd_history(histories[i], folder / "history.png", spec.config)
+        signal = float(np.max(np.asarray(loop.history)[:, HISTORY_COLUMNS.index(
+            "max_signal_speed")]))
+        _write_record(folder, spec.config, True, {
+            "steps": steps, "dedt": loop.dedt, "wall_seconds": seconds,
+            "zone_cycles_per_second": rate, "max_signal_speed": signal,
+            "members": len(members)})
+        (folder / "checkpoint.npz").unlink(missing_ok=True)
+        results.append(MHDRunResult(folder, files[i], histories[i], False, resumed[i], steps,
+                                    seconds, rate, loop.dedt, signal, len(members)))
+    return results, failures

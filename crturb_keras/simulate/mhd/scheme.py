@@ -24,6 +24,7 @@ from typing import NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+from jax import custom_batching
 
 from .riemann import SOLVERS, fast_speed
 
@@ -50,13 +51,17 @@ def up(x: jnp.ndarray, d: int) -> jnp.ndarray:
 _Tree = TypeVar("_Tree")
 
 
-def _fence_cpu(tree: _Tree) -> _Tree:
-    leaves = jax.tree.leaves(tree)
-    poisoned = jnp.isnan(jnp.ravel(leaves[0])[0])
-    return jax.lax.cond(poisoned, lambda t: jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), t),
-                        lambda t: t, tree)
+def _fence(tree: _Tree, poisoned) -> _Tree:
+    """``tree`` through a conditional on ``poisoned`` (all NaN if true) on the CPU; as is
+    elsewhere."""
+    def fence_cpu(t: _Tree) -> _Tree:
+        return jax.lax.cond(poisoned, lambda u: jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), u),
+                            lambda u: u, t)
+
+    return jax.lax.platform_dependent(tree, cpu=fence_cpu, default=lambda t: t)
 
 
+@custom_batching.custom_vmap
 def materialize(tree: _Tree) -> _Tree:
     """``tree`` computed once into memory before its consumers read it (a fusion boundary).
 
@@ -68,8 +73,23 @@ def materialize(tree: _Tree) -> _Tree:
     the first element is NaN, which then fills the whole tree with NaN (a NaN reaches the time
     step's minimum in the same step and stops the run either way). Other platforms fuse with a
     cost model, so there the tree passes through unchanged.
+
+    Under ``jax.vmap`` (the solver's member axis) a per-member predicate would turn the
+    conditional into a ``select`` of both branches, which is no boundary; the batching rule
+    fences the whole batched tree with one predicate instead: every member's first element is
+    NaN (so one failing member never poisons the others).
     """
-    return jax.lax.platform_dependent(tree, cpu=_fence_cpu, default=lambda t: t)
+    first = jax.tree.leaves(tree)[0]
+    return _fence(tree, jnp.isnan(jnp.ravel(first)[0]))
+
+
+@materialize.def_vmap
+def _materialize_batched(axis_size: int, in_batched: list, tree: _Tree):
+    batched = [x for x, b in zip(jax.tree.leaves(tree), jax.tree.leaves(in_batched[0])) if b]
+    if not batched:
+        return materialize(tree), in_batched[0]
+    firsts = jnp.reshape(batched[0], (axis_size, -1))[:, 0]
+    return _fence(tree, jnp.all(jnp.isnan(firsts))), in_batched[0]
 
 
 def cell_centred_field(b: jnp.ndarray) -> list[jnp.ndarray]:

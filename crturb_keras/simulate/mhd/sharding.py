@@ -49,12 +49,10 @@ def grid_mesh(devices: int, resolution: int) -> Mesh | None:
 
 
 def _sharding(x, mesh: Mesh, resolution: int) -> NamedSharding:
-    """Grid fields split along x3 (the first grid axis), everything else replicated."""
-    grid = (resolution,) * 3
-    if tuple(x.shape) == grid:
-        return NamedSharding(mesh, PartitionSpec(AXIS))
-    if x.ndim == 4 and tuple(x.shape[1:]) == grid:
-        return NamedSharding(mesh, PartitionSpec(None, AXIS))
+    """Grid fields (``(..., N3, N2, N1)``, any leading member or component axes) split along
+    x3, everything else replicated."""
+    if x.ndim >= 3 and tuple(x.shape[-3:]) == (resolution,) * 3:
+        return NamedSharding(mesh, PartitionSpec(*(None,) * (x.ndim - 3), AXIS))
     return NamedSharding(mesh, PartitionSpec())
 
 

@@ -12,12 +12,13 @@ transport's Courant limit. ``devices > 1`` splits the grid over that many device
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...errors import ConfigError
 from .config import MHDConfig
 from .cosmic_rays import CRParams, CRState, coupled_step, cr_time_step
 from .driving import (
@@ -111,18 +112,68 @@ def _step(carry: Carry, t_target, forcing: Forcing, numerics: Numerics, driven: 
 @partial(jax.jit, static_argnames=("numerics", "driven"))
 def _advance(carry: Carry, t_target, forcing: Forcing, max_steps, numerics: Numerics,
              driven: bool) -> Carry:
-    first = carry.steps
+    """Every member of ``carry`` and ``forcing`` (leading member axis) stepped to ``t_target``.
+
+    Each member takes its own CFL-limited steps (``jax.vmap`` of the loop: it runs until the
+    last member lands, the others keep their state). A single run is a member axis of one, so
+    a member of an ensemble and the same run alone are one compiled computation at another
+    batch size: bit-identical (``tests/test_ensemble.py``).
+    """
     mesh = grid_mesh(numerics.devices, numerics.resolution)
 
-    def running(c: Carry):
-        return jnp.isfinite(c.time) & (c.time < t_target) & (c.steps - first < max_steps)
+    def run(member: Carry, member_forcing: Forcing) -> Carry:
+        first = member.steps
 
-    def step(c: Carry) -> Carry:
-        c = constrain(c, mesh, numerics.resolution)
-        return constrain(_step(c, t_target, forcing, numerics, driven), mesh,
-                         numerics.resolution)
+        def running(c: Carry):
+            return jnp.isfinite(c.time) & (c.time < t_target) & (c.steps - first < max_steps)
 
-    return jax.lax.while_loop(running, step, carry)
+        def step(c: Carry) -> Carry:
+            c = constrain(c, mesh, numerics.resolution)
+            return constrain(_step(c, t_target, member_forcing, numerics, driven), mesh,
+                             numerics.resolution)
+
+        return jax.lax.while_loop(running, step, member)
+
+    return jax.vmap(run)(carry, forcing)
+
+
+def stack_members(trees: Sequence) -> object:
+    """Trees of the same structure stacked along a new leading member axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def unstack_members(tree, count: int) -> list:
+    """Inverse of :func:`stack_members`: the ``count`` members of ``tree``."""
+    return [jax.tree.map(lambda x: x[i], tree) for i in range(count)]
+
+
+def advance_members(solvers: Sequence["Solver"], carries: Sequence[Carry], t_target: float,
+                    dedts: Sequence[float], max_steps: int = 1_000_000) -> list[Carry]:
+    """Advance one run per solver (all of one :class:`Numerics`) in one compiled loop.
+
+    Parameters
+    ----------
+    solvers : sequence of Solver
+        One per member; they may differ in everything :class:`Forcing` holds (injection rate,
+        correlation time, Helmholtz weight, CR transport) and in their initial state.
+    carries : sequence of Carry
+        The members' current carries.
+    t_target : float
+        Time every member steps to (the last step of each shortened to land on it).
+    dedts : sequence of float
+        Each member's energy injection rate per unit volume (ignored when not driven).
+    max_steps : int
+        Most steps any member takes in this call.
+    """
+    lead = solvers[0]
+    if any(s.numerics != lead.numerics or s.driven != lead.driven for s in solvers):
+        raise ConfigError("members of one ensemble must share resolution, numerics, "
+                          "precision, driving shell and CR on/off (Numerics)")
+    forcing = stack_members([s.forcing(dedt) for s, dedt in zip(solvers, dedts)])
+    carry = lead.place(stack_members(carries))
+    done = _advance(carry, jnp.asarray(t_target, lead.dtype), forcing,
+                    jnp.asarray(max_steps, jnp.int32), numerics=lead.numerics, driven=lead.driven)
+    return unstack_members(done, len(solvers))
 
 
 class Solver:
@@ -183,7 +234,8 @@ class Solver:
                                 jnp.zeros((), jnp.int32), zero, cr))
 
     def place(self, carry: Carry) -> Carry:
-        """``carry`` with its grid fields split over this solver's devices (as is on one)."""
+        """``carry`` (one run's, or members stacked) with its grid fields split over this
+        solver's devices (as is on one)."""
         return place(carry, self.mesh, self.config.resolution)
 
     def cr_params(self) -> CRParams:
@@ -192,17 +244,18 @@ class Solver:
         return CRParams(*(jnp.asarray(v, self.dtype) for v in (
             c.vmax, c.kappa_par, c.kappa_perp, c.streaming_factor if c.streaming else 0.0)))
 
+    def forcing(self, dedt: float = 0.0) -> Forcing:
+        """The traced driving and CR parameters at injection rate ``dedt``."""
+        return Forcing(*(jnp.asarray(v, self.dtype) for v in (
+            dedt, self.config.t_corr, self.config.solenoidal_weight)), self.cr_params())
+
     def advance(self, carry: Carry, t_target: float, dedt: float = 0.0,
                 max_steps: int = 1_000_000) -> Carry:
         """Step until ``t_target`` (the last step is shortened to land on it) or ``max_steps``.
 
         ``dedt`` is the energy injection rate per unit volume (ignored when not driven).
         """
-        forcing = Forcing(*(jnp.asarray(v, self.dtype) for v in (
-            dedt, self.config.t_corr, self.config.solenoidal_weight)), self.cr_params())
-        return _advance(self.place(carry), jnp.asarray(t_target, self.dtype), forcing,
-                        jnp.asarray(max_steps, jnp.int32), numerics=self.numerics,
-                        driven=self.driven)
+        return advance_members([self], [carry], t_target, [dedt], max_steps)[0]
 
 
 def to_numpy(carry: Carry) -> dict[str, np.ndarray]:
