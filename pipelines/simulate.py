@@ -62,6 +62,11 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
                              "one process). On 2 cores at 16^3 one process already uses both "
                              "and 2 workers took 1.55x as long (benchmarks.campaign) "
                              "(default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="most runs advanced together in one compiled loop (runs of the "
+                             "same resolution, numerics, CR on/off and output times; each its "
+                             "own time step and files, the run alone's to round-off); 0: all "
+                             "such runs, 1: one at a time (default: %(default)s)")
     parser.add_argument("--devices", type=int, default=1,
                         help="split each run's grid along x3 over this many devices (GPUs; on "
                              "a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes "
@@ -96,7 +101,7 @@ def main_athinput(args: argparse.Namespace) -> int:
     from crturb_keras.simulate.mhd import athinput as inputs
 
     ignored = ("athinput", "out", "solver", "verbose", "quiet", "debug", "workers", "preset",
-               "devices")
+               "devices", "batch")
     defaults = {k: v for k, v in vars(build_parser().parse_args([])).items() if k not in ignored}
     overrides = inputs.athinput_overrides(args.athinput, vars(args), defaults)
     planned = inputs.athinput_run(args.athinput, **overrides)
@@ -117,7 +122,8 @@ def main_mhd(args: argparse.Namespace) -> int:
     explicit = {k: getattr(args, k) for k in PRESET_FLAGS if getattr(args, k) is not None}
     base = config_from_args(MHDConfig, args, **{k: getattr(MHDConfig(), k) for k in PRESET_FLAGS})
     done = mhd_campaign(base, args.out, args.classes, args.seeds, explicit, report=print,
-                        progress=True, workers=args.workers, devices=args.devices)
+                        progress=True, workers=args.workers, devices=args.devices,
+                        batch=args.batch)
     print("\n".join(done.table()))
     print(f"summary: {done.summary}; figures: {done.overview} and OUT/<class>/history.png")
     return 0

@@ -13,7 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from .._version import __version__
 from ..errors import ConfigError
@@ -93,6 +93,20 @@ class Campaign:
         return lines
 
 
+def ensembles(jobs: Sequence[tuple], batch: int = 0) -> list[list[int]]:
+    """Indices of ``(name, config, run)`` jobs grouped into ensembles: runs of equal
+    :func:`~crturb_keras.simulate.mhd.run.ensemble_key` in job order, at most ``batch`` per
+    ensemble (0: no limit)."""
+    from .mhd.run import ensemble_key
+
+    groups: dict[tuple, list[int]] = {}
+    for index, (_, config, _) in enumerate(jobs):
+        groups.setdefault(ensemble_key(config), []).append(index)
+    size = batch or len(jobs)
+    return [indices[k:k + size] for indices in groups.values()
+            for k in range(0, len(indices), size)]
+
+
 @contextlib.contextmanager
 def time_bar(label: str, t_end: float) -> Iterator[Callable]:
     """A tqdm bar over simulated time (on stderr; ``TQDM_DISABLE=1`` hides it), yielding the
@@ -117,9 +131,11 @@ def run_line(label: str, result) -> str:
         return f"{label}: reused the finished run in {result.folder}"
     resumed = (f", resumed from t = {result.resumed_from:.3f}"
                if result.resumed_from is not None else "")
-    return (f"{label}: {len(result.files)} output(s) in {result.folder} ({result.steps} steps, "
+    together = (f" for the ensemble of {result.members}"
+                if result.members > 1 else "")
+    return (f"{label}: {len(result.files)} output(s) in {result.folder} ({result.steps} steps; "
             f"{result.wall_seconds:.0f} s, {result.zone_cycles_per_second:.3g} zone-cycles/s"
-            f"{resumed}; injection rate {result.dedt:.4g})")
+            f"{together}{resumed}; injection rate {result.dedt:.4g})")
 
 
 def write_summary(out_dir: Path, config: dict, statistics: dict, files: dict) -> Path:
@@ -155,7 +171,8 @@ def surrogate_campaign(config: SurrogateConfig, out_dir: str | Path, classes: st
 
 def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1,
                  explicit: dict | None = None, report: Callable[[str], None] | None = None,
-                 progress: bool = False, workers: int = 1, devices: int = 1) -> Campaign:
+                 progress: bool = False, workers: int = 1, devices: int = 1,
+                 batch: int = 0) -> Campaign:
     """Run the solver once per class preset and seed, measure each class over its outputs.
 
     Parameters
@@ -178,15 +195,20 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
         Processes running independent runs side by side (0: one per CPU core, 1 on a GPU;
         see :mod:`crturb_keras.simulate.pool`); the outputs are those of one process.
     devices : int
-        Split each run's grid over this many devices (one run at a time;
-        :mod:`crturb_keras.simulate.mhd.sharding`).
+        Split each run's grid over this many devices
+        (:mod:`crturb_keras.simulate.mhd.sharding`).
+    batch : int
+        Most runs advanced together in one compiled loop (:func:`ensembles`; 0: every run of
+        the same numerics and output times, 1: one at a time). The outputs are the same.
     """
-    from .mhd import simulate_mhd
     from .mhd.presets import preset_config, resolve_preset_classes
+    from .mhd.run import RunSpec, simulate_ensemble
     from .mhd.sharding import grid_mesh
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if batch < 0:
+        raise ConfigError(f"--batch must be >= 0 (0: all runs of one shape together), got {batch}")
     if devices > 1 and workers != 1:
         raise ConfigError(f"--devices {devices} splits one run over the devices; it cannot "
                           f"go with --workers {workers} (runs side by side)")
@@ -207,15 +229,19 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
         results = run_runs(jobs, root, count, progress=progress, report=None if not report
                            else lambda i, result: report(run_line(label(jobs[i]), result)))
     else:
-        results = []
-        for job in jobs:
-            name, member, run = job
-            with (time_bar(f"{name} {member.resolution}^3", member.t_end) if progress
+        results = [None] * len(jobs)
+        for indices in ensembles(jobs, batch):
+            specs = [RunSpec(jobs[i][1], jobs[i][0], jobs[i][2]) for i in indices]
+            names = sorted({jobs[i][0] for i in indices}, key=list(configs).index)
+            text = f"{', '.join(names)} {base.resolution}^3" + (
+                f" x{len(indices)}" if len(indices) > 1 else "")
+            with (time_bar(text, base.t_end) if progress
                   else contextlib.nullcontext(None)) as advance:
-                results.append(simulate_mhd(member, root, name, progress=advance, run=run,
-                                            devices=devices))
-            if report:
-                report(run_line(label(job), results[-1]))
+                done = simulate_ensemble(specs, root, progress=advance, devices=devices)
+            for i, result in zip(indices, done):
+                results[i] = result
+                if report:
+                    report(run_line(label(jobs[i]), result))
     files: dict[str, list[Path]] = {}
     statistics, firsts = {}, {}
     for name, config in configs.items():
