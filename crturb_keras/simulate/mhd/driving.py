@@ -88,13 +88,43 @@ def velocity_pattern(modes: jnp.ndarray, shell: DrivingShell, resolution: int) -
     return jnp.fft.irfftn(grid, s=(n, n, n), axes=(1, 2, 3)) * (n ** 3)
 
 
+def _pairwise_sum(x: jnp.ndarray, axis: int) -> jnp.ndarray:
+    """Sum along ``axis`` by repeated halving (zero-padded to a power of two): one fixed order
+    of additions, whatever the batch, the sharding or the compiler's fusion."""
+    x = jnp.moveaxis(x, axis, -1)
+    size = x.shape[-1]
+    width = 1 << (size - 1).bit_length()
+    if width > size:
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, width - size)])
+    while x.shape[-1] > 1:
+        half = x.shape[-1] // 2
+        x = x[..., :half] + x[..., half:]
+    return x[..., 0]
+
+
+def box_mean(x: jnp.ndarray) -> jnp.ndarray:
+    """Mean over the grid axes (the last three, ``(..., N3, N2, N1)``) in a fixed order of
+    additions: pairwise along x1, then x2, then x3.
+
+    ``jnp.mean`` leaves the order to XLA, which sums a batch of members (``jax.vmap``) or a
+    sharded grid in another order than one run on one device, so the driving's normalisation --
+    and then every field -- differed in the last bits. Elementwise adds in a fixed tree give
+    the same bits for a run alone, in an ensemble or split over devices (and pairwise sums
+    round less than a running sum).
+    """
+    size = x.shape[-1] * x.shape[-2] * x.shape[-3]
+    for _ in range(3):
+        x = _pairwise_sum(x, -1)
+    return x / size
+
+
 def apply_forcing(rho: jnp.ndarray, mom: jnp.ndarray, dv: jnp.ndarray, dedt, dt):
     """Add ``s rho dv`` (net momentum removed) so the kinetic energy grows by ``dedt dt`` per unit
     volume; returns the new momentum and the energy added per unit volume."""
-    mean_rho = jnp.mean(rho)
-    dv = dv - (jnp.mean(rho * dv, axis=(1, 2, 3)) / mean_rho)[:, None, None, None]
-    a = 0.5 * jnp.mean(rho * jnp.sum(dv * dv, axis=0))
-    b = jnp.mean(jnp.sum(mom * dv, axis=0))
+    mean_rho = box_mean(rho)
+    dv = dv - (box_mean(rho * dv) / mean_rho)[:, None, None, None]
+    a = 0.5 * box_mean(rho * (dv[0] * dv[0] + dv[1] * dv[1] + dv[2] * dv[2]))
+    b = box_mean(mom[0] * dv[0] + mom[1] * dv[1] + mom[2] * dv[2])
     root = jnp.sqrt(b * b + 4.0 * a * dedt * dt)
     # The positive root of a s**2 + b s - dedt dt = 0, in the form without cancellation.
     s = jnp.where(b >= 0, 2.0 * dedt * dt / jnp.maximum(b + root, 1e-30), (root - b) / (2.0 * a))
