@@ -1,13 +1,17 @@
-"""Benchmark a solver campaign run in one process against worker processes (``--workers``).
+"""Benchmark a solver campaign two ways: worker processes, or runs batched into ensembles.
 
-    python -m benchmarks.campaign [--resolution 16] [--classes MHD,CR_Advect] [--seeds 2]
-        [--t-start 1] [--workers 2] [--rounds 2]
+    python -m benchmarks.campaign [--compare workers|batch] [--resolution 16]
+        [--classes MHD,CR_Advect] [--seeds 2] [--t-start 1] [--outputs 1] [--workers 2]
+        [--rounds 2]
 
-Each round runs the same campaign (classes x seeds, fresh output folders) once with
-``workers=1`` and once with ``--workers`` processes, alternating which goes first, each in its
-own Python process (compilation included: a campaign pays it once per process). Reports the
-median wall seconds of each and their ratio; writes ``benchmarks/results/campaign.json`` and
-prints one line.
+``--compare workers`` (default): the campaign in one process (one run at a time) against
+``--workers`` processes. ``--compare batch``: one run at a time (``batch=1``) against the runs of
+one shape advanced together (``batch=0``, the default of ``pipelines.simulate``), one process.
+The main job's simulation is ``--compare batch --classes MHD,CR_Advect,CR_Streaming --seeds 3
+--t-start 5 --outputs 4``. Each round runs the same campaign (classes x seeds, fresh output
+folders) both ways, alternating which goes first, each in its own Python process (compilation
+included: a campaign pays it once per process). Reports the median wall seconds of each and
+their ratio; writes ``benchmarks/results/campaign.json`` (or ``--out``) and prints one line.
 """
 
 from __future__ import annotations
@@ -25,15 +29,16 @@ _CHILD = """
 import sys
 from crturb_keras.simulate.campaign import mhd_campaign
 from crturb_keras.simulate.mhd import MHDConfig
-base = MHDConfig(resolution={resolution}, t_start={t_start}, dt_output=0.5, outputs=1)
-mhd_campaign(base, sys.argv[1], "{classes}", {seeds}, workers={workers})
+base = MHDConfig(resolution={resolution}, t_start={t_start}, dt_output=0.5, outputs={outputs})
+mhd_campaign(base, sys.argv[1], "{classes}", {seeds}, workers={workers}, batch={batch})
 """
 
 
-def measure(workers: int, args: argparse.Namespace) -> float:
-    """Wall seconds of one campaign in a fresh process with ``workers`` worker processes."""
-    code = _CHILD.format(resolution=args.resolution, t_start=args.t_start,
-                         classes=args.classes, seeds=args.seeds, workers=workers)
+def measure(workers: int, batch: int, args: argparse.Namespace) -> float:
+    """Wall seconds of one campaign in a fresh process with ``workers`` worker processes and at
+    most ``batch`` runs per ensemble."""
+    code = _CHILD.format(resolution=args.resolution, t_start=args.t_start, outputs=args.outputs,
+                         classes=args.classes, seeds=args.seeds, workers=workers, batch=batch)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", code, out], check=True, capture_output=True)
@@ -43,31 +48,37 @@ def measure(workers: int, args: argparse.Namespace) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.campaign", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compare", choices=("workers", "batch"), default="workers")
     parser.add_argument("--resolution", type=int, default=16)
     parser.add_argument("--classes", default="MHD,CR_Advect")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--t-start", type=float, default=1.0)
+    parser.add_argument("--outputs", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/campaign.json")
     args = parser.parse_args(argv)
-    times: dict[int, list[float]] = {1: [], args.workers: []}
+    # Each way: (label, workers, batch); the first is the baseline.
+    ways = ([("one process", 1, 1), (f"{args.workers} workers", args.workers, 1)]
+            if args.compare == "workers" else
+            [("one run at a time", 1, 1), ("ensembles", 1, 0)])
+    times: dict[str, list[float]] = {label: [] for label, _, _ in ways}
     for round_ in range(args.rounds):
-        order = (1, args.workers) if round_ % 2 == 0 else (args.workers, 1)
-        for workers in order:
-            times[workers].append(measure(workers, args))
-    one, many = statistics.median(times[1]), statistics.median(times[args.workers])
+        for label, workers, batch in (ways if round_ % 2 == 0 else ways[::-1]):
+            times[label].append(measure(workers, batch, args))
+    (base_label, *_), (new_label, *_) = ways
+    base, new = statistics.median(times[base_label]), statistics.median(times[new_label])
     runs = len(args.classes.split(",")) * args.seeds
-    report = {"benchmark": "campaign", "machine": machine(), "resolution": args.resolution,
-              "classes": args.classes, "seeds": args.seeds, "runs": runs,
-              "t_end": args.t_start, "workers": args.workers, "rounds": args.rounds,
-              "seconds": {str(k): v for k, v in times.items()},
-              "median_seconds_one_process": one,
-              "median_seconds_workers": many, "speedup": one / many}
+    t_end = args.t_start + 0.5 * (args.outputs - 1)
+    report = {"benchmark": "campaign", "compare": args.compare, "machine": machine(),
+              "resolution": args.resolution, "classes": args.classes, "seeds": args.seeds,
+              "runs": runs, "t_end": t_end, "outputs": args.outputs, "workers": args.workers,
+              "rounds": args.rounds, "seconds": times, "baseline": base_label, "new": new_label,
+              "median_seconds_baseline": base, "median_seconds_new": new, "speedup": base / new}
     write_result(args.out, report)
-    print(f"campaign {runs} runs at {args.resolution}^3 to t = {args.t_start:g} on "
-          f"{machine()['cpu']}: one process {one:.1f} s, {args.workers} workers {many:.1f} s, "
-          f"{one / many:.2f}x (medians of {args.rounds} alternating rounds)")
+    print(f"campaign {runs} runs at {args.resolution}^3 to t = {t_end:g} on "
+          f"{machine()['cpu']}: {base_label} {base:.1f} s, {new_label} {new:.1f} s, "
+          f"{base / new:.2f}x (medians of {args.rounds} alternating rounds)")
     return 0
 
 

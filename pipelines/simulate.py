@@ -5,6 +5,7 @@
     python -m pipelines.simulate --classes MHD,CR_Streaming --beta 1 --vmax 20
     python -m pipelines.simulate --solver surrogate --out data/surrogate --resolution 64
     python -m pipelines.simulate --athinput athinput.turb --out runs/turb
+    python -m pipelines.simulate --devices 0 --processes 2 --process-id K --coordinator H:P
 
 ``--solver mhd`` (default): the MHD + two-moment CR solver, once per class preset (and seed)
 into ``OUT/<class>/[seed<k>/]``: outputs, ``cr.hst``, ``history.png``; killed runs resume.
@@ -65,12 +66,22 @@ def build_parser(solver: str = "mhd") -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=0,
                         help="most runs advanced together in one compiled loop (runs of the "
                              "same resolution, numerics, CR on/off and output times; each its "
-                             "own time step and files, the run alone's to round-off); 0: all "
+                             "own time step and files, bit for bit the run alone's); 0: all "
                              "such runs, 1: one at a time (default: %(default)s)")
     parser.add_argument("--devices", type=int, default=1,
                         help="split each run's grid along x3 over this many devices (GPUs; on "
                              "a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes "
-                             "virtual ones); the same outputs to round-off (default: %(default)s)")
+                             "virtual ones; 0: all, of every process with --processes); the "
+                             "same outputs to round-off (default: %(default)s)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="multi-host: how many processes share each run's grid (the same "
+                             "command on every host, each with its --process-id; detected "
+                             "under SLURM / Open MPI); only process 0 writes")
+    parser.add_argument("--process-id", type=int, default=None,
+                        help="multi-host: this process's index, 0 .. --processes - 1")
+    parser.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                        help="multi-host: address of process 0 (default: "
+                             "JAX_COORDINATOR_ADDRESS or the cluster's)")
     for flag, parse, text in (("cr-pressure-ratio", float, "initial P_c / P_g"),
                               ("kappa-par", float, "CR diffusivity along B in L c_s"),
                               ("streaming", _boolean, "CR streaming true/false")):
@@ -101,7 +112,7 @@ def main_athinput(args: argparse.Namespace) -> int:
     from crturb_keras.simulate.mhd import athinput as inputs
 
     ignored = ("athinput", "out", "solver", "verbose", "quiet", "debug", "workers", "preset",
-               "devices", "batch")
+               "devices", "batch", "processes", "process_id", "coordinator")
     defaults = {k: v for k, v in vars(build_parser().parse_args([])).items() if k not in ignored}
     overrides = inputs.athinput_overrides(args.athinput, vars(args), defaults)
     planned = inputs.athinput_run(args.athinput, **overrides)
@@ -118,12 +129,25 @@ def main_mhd(args: argparse.Namespace) -> int:
         if args.preset:
             raise ConfigError("--preset names a dataset of the class presets; an --athinput "
                               "file sets its own inputs: give one of the two")
+        if args.processes or args.coordinator or args.process_id is not None:
+            raise ConfigError("--athinput runs on one process; drop --processes, "
+                              "--process-id and --coordinator")
         return main_athinput(args)
+    writer = True
+    if args.processes or args.coordinator or args.process_id is not None:
+        from crturb_keras.simulate.mhd.hosts import is_writer, join_hosts
+
+        count = join_hosts(args.coordinator, args.processes, args.process_id)
+        writer = is_writer()
+        if writer:
+            print(f"joined {count} processes; only this one (process 0) writes")
     explicit = {k: getattr(args, k) for k in PRESET_FLAGS if getattr(args, k) is not None}
     base = config_from_args(MHDConfig, args, **{k: getattr(MHDConfig(), k) for k in PRESET_FLAGS})
     done = mhd_campaign(base, args.out, args.classes, args.seeds, explicit, report=print,
                         progress=True, workers=args.workers, devices=args.devices,
                         batch=args.batch)
+    if not writer:
+        return 0
     print("\n".join(done.table()))
     print(f"summary: {done.summary}; figures: {done.overview} and OUT/<class>/history.png")
     return 0

@@ -58,9 +58,22 @@ def test_training_ratio_per_kind_of_kernels():
 
 @pytest.mark.slow
 def test_campaign_benchmark_times_both_ways(tmp_path):
-    result = _run("benchmarks.campaign", "--classes", "MHD", "--seeds", "2", "--t-start", "0.05",
-                  "--rounds", "1", out=tmp_path / "campaign.json")
-    assert result["runs"] == 2 and set(result["seconds"]) == {"1", "2"}
+    result = _run("benchmarks.campaign", "--compare", "batch", "--classes", "MHD", "--seeds",
+                  "2", "--t-start", "0.05", "--rounds", "1", out=tmp_path / "campaign.json")
+    assert result["runs"] == 2 and set(result["seconds"]) == {"one run at a time", "ensembles"}
+    assert all(len(times) == 1 for times in result["seconds"].values())
     assert result["speedup"] == pytest.approx(
-        result["median_seconds_one_process"] / result["median_seconds_workers"])
+        result["median_seconds_baseline"] / result["median_seconds_new"])
+    assert result["machine"]["cpu"]
+
+
+@pytest.mark.slow
+def test_ensemble_benchmark_times_both_ways_over_the_same_steps(tmp_path):
+    result = _run("benchmarks.ensemble", "--resolutions", "16", "--members", "2",
+                  "--classes", "MHD", "--time", "0.02", "--rounds", "1",
+                  out=tmp_path / "ensemble.json")
+    (case,) = result["cases"]
+    assert case["members"] == 2 and case["steps"]["alone"] == case["steps"]["together"]
+    assert case["speedup"] == pytest.approx(
+        case["median_seconds_alone"] / case["median_seconds_together"])
     assert result["machine"]["cpu"]

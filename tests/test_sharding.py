@@ -95,7 +95,8 @@ def test_grid_split_over_2_4_8_devices_matches_one_device_in_float64():
 
 def test_device_counts_are_checked_with_a_clear_error():
     assert grid_mesh(1, 16) is None
-    with pytest.raises(ConfigError, match="must be >= 1"):
-        grid_mesh(0, 16)
+    assert grid_mesh(0, 16) is None          # 0: every device, and this process has one
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        grid_mesh(-1, 16)
     with pytest.raises(ConfigError, match="xla_force_host_platform_device_count"):
         grid_mesh(10_000, 16)

@@ -195,13 +195,16 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
         Processes running independent runs side by side (0: one per CPU core, 1 on a GPU;
         see :mod:`crturb_keras.simulate.pool`); the outputs are those of one process.
     devices : int
-        Split each run's grid over this many devices
-        (:mod:`crturb_keras.simulate.mhd.sharding`).
+        Split each run's grid over this many devices (0: every device, of every process
+        after :func:`~crturb_keras.simulate.mhd.hosts.join_hosts`;
+        :mod:`crturb_keras.simulate.mhd.sharding`). With several processes only process 0
+        reports, writes and measures; the others return a campaign without statistics.
     batch : int
         Most runs advanced together in one compiled loop (:func:`ensembles`; 0: every run of
         the same numerics and output times, 1: one at a time). The outputs are the same.
     """
     from .mhd.presets import preset_config, resolve_preset_classes
+    from .mhd.hosts import is_writer
     from .mhd.run import RunSpec, simulate_ensemble
     from .mhd.sharding import grid_mesh
 
@@ -209,7 +212,7 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     if batch < 0:
         raise ConfigError(f"--batch must be >= 0 (0: all runs of one shape together), got {batch}")
-    if devices > 1 and workers != 1:
+    if devices != 1 and workers != 1:
         raise ConfigError(f"--devices {devices} splits one run over the devices; it cannot "
                           f"go with --workers {workers} (runs side by side)")
     grid_mesh(devices, base.resolution)  # a bad device count fails before anything is written
@@ -224,6 +227,8 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
             for name, config in configs.items()
             for member in (dataclasses.replace(config, seed=config.seed + k) for k in range(seeds))]
     label = lambda job: f"{job[0]} (seed {job[1].seed})"  # noqa: E731
+    if not is_writer():
+        report, progress = None, False
     count = run_workers(workers, len(jobs))
     if count > 1:
         results = run_runs(jobs, root, count, progress=progress, report=None if not report
@@ -242,13 +247,16 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
                 results[i] = result
                 if report:
                     report(run_line(label(jobs[i]), result))
-    files: dict[str, list[Path]] = {}
+    files = {name: [p for (job_name, _, _), r in zip(jobs, results) if job_name == name
+                    for p in r.files] for name in configs}
+    if not is_writer():
+        return Campaign(root, {}, files, root / "summary.json", root / "overview.png",
+                        configs=configs)
     statistics, firsts = {}, {}
     for name, config in configs.items():
         done = [r for (job_name, _, _), r in zip(jobs, results) if job_name == name]
         fields = list(MHD_FIELDS) + (["Ec"] if config.cosmic_rays else [])
-        snaps = [read_athdf(p, fields) for result in done for p in result.files]
-        files[name] = [p for result in done for p in result.files]
+        snaps = [read_athdf(p, fields) for p in files[name]]
         statistics[name] = turbulence_statistics(snaps, config.sound_speed)
         statistics[name]["max_signal_over_vmax"] = max(r.max_signal_speed for r in done) \
             / config.vmax

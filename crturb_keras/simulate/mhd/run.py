@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+import jax
 import numpy as np
 
 from ..._version import __version__
@@ -49,6 +50,7 @@ from ...snapshot import Snapshot
 from .config import MHDConfig
 from .diagnostics import HISTORY_COLUMNS, box_means, cell_field, write_history
 from .outputs import OutputNaming, OutputUnits, output_path
+from .hosts import is_writer, to_host
 from .solver import Carry, Solver, advance_members, from_numpy, to_numpy
 
 #: Simulated time between history rows (and progress updates).
@@ -104,12 +106,18 @@ class MHDRunResult:
 
 @dataclass
 class _Loop:
-    """Mutable state of the time loop between chunks."""
+    """Mutable state of the time loop between chunks: the carry on the devices and its NumPy
+    copy on this host (what checks, history, outputs and checkpoints read)."""
 
     carry: Carry
     dedt: float
     next_output: int = 0
     history: list[list[float]] = field(default_factory=list)
+    host: Carry | None = None
+
+    def fetch(self) -> None:
+        """Refresh :attr:`host` from :attr:`carry` (a collective with several processes)."""
+        self.host = to_host(self.carry)
 
 
 def snapshot_of(carry: Carry, config: MHDConfig, name: str, dedt: float,
@@ -140,7 +148,7 @@ def snapshot_of(carry: Carry, config: MHDConfig, name: str, dedt: float,
 
 
 def _record(loop: _Loop, config: MHDConfig, last_time: float, last_steps: int) -> None:
-    carry = loop.carry
+    carry = loop.host
     means = box_means(carry.state, config.sound_speed, carry.cr.ec if carry.cr else None)
     steps = int(carry.steps) - last_steps
     mean_dt = (float(carry.time) - last_time) / steps if steps else 0.0
@@ -171,7 +179,7 @@ def _check_vmax(signal: float, loop: _Loop, config: MHDConfig, folder_name: str)
     if config.cosmic_rays and signal >= config.vmax:
         raise SimulationError(
             f"{folder_name}: the fastest signal speed {signal:.3g} c_s reached the reduced "
-            f"speed of light vmax = {config.vmax:g} near t = {float(loop.carry.time):.4g}; "
+            f"speed of light vmax = {config.vmax:g} near t = {float(loop.host.time):.4g}; "
             f"rerun with a larger --vmax")
 
 
@@ -186,7 +194,7 @@ class _Member:
 
 def _check_chunk(member: _Member, before: tuple[float, int], target: float) -> None:
     """Refuse a chunk that did not reach ``target`` or left a non-finite state."""
-    carry, label = member.loop.carry, member.label
+    carry, label = member.loop.host, member.label
     now, steps = before
     if float(carry.time) < target and np.isfinite(float(carry.time)):
         raise SimulationError(
@@ -222,8 +230,9 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
     active = list(range(len(members)))
     for i in active:
         m = members[i]
+        m.loop.fetch()
         if m.solver.config.cosmic_rays:
-            carry = m.loop.carry
+            carry = m.loop.host
             try:
                 _check_vmax(box_means(carry.state, config.sound_speed, carry.cr.ec)
                             ["max_signal_speed"], m.loop, m.solver.config, m.label)
@@ -233,33 +242,37 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
     if not active:
         return
     lead = members[active[0]].loop
-    next_control = CONTROL_INTERVAL * (math.floor(float(lead.carry.time) / CONTROL_INTERVAL) + 1)
+    next_control = CONTROL_INTERVAL * (math.floor(float(lead.host.time) / CONTROL_INTERVAL) + 1)
     while active and members[active[0]].loop.next_output < config.outputs:
         lead = members[active[0]].loop
-        now = float(lead.carry.time)
+        now = float(lead.host.time)
         if now >= times[lead.next_output]:
             for i in active:
                 members[i].loop.next_output += 1
             yield list(active), Progress(now, config.t_end,
-                                         max(int(members[i].loop.carry.steps) for i in active),
+                                         max(int(members[i].loop.host.steps) for i in active),
                                          0.0, output=lead.next_output - 1, members=len(active))
             continue
         target = min(times[lead.next_output], representable(now + HISTORY_INTERVAL))
-        before = {i: (float(members[i].loop.carry.time), int(members[i].loop.carry.steps))
+        before = {i: (float(members[i].loop.host.time), int(members[i].loop.host.steps))
                   for i in active}
         started = wallclock.perf_counter()
         carries = advance_members([members[i].solver for i in active],
                                   [members[i].loop.carry for i in active], target,
                                   [members[i].loop.dedt for i in active],
                                   max_steps=MAX_CHUNK_STEPS)
-        done = [int(c.steps) - before[i][1] for i, c in zip(active, carries)]
+        jax.block_until_ready(carries)
         seconds = wallclock.perf_counter() - started
-        control = config.dedt == 0 and float(carries[0].time) >= next_control - 1e-12
+        for i, carry in zip(active, carries):
+            members[i].loop.carry = carry
+            members[i].loop.fetch()
+        hosts = [members[i].loop.host for i in active]
+        done = [int(h.steps) - before[i][1] for i, h in zip(active, hosts)]
+        control = config.dedt == 0 and float(hosts[0].time) >= next_control - 1e-12
         if control:
             next_control += CONTROL_INTERVAL
-        for i, carry in zip(active, carries):
+        for i in active:
             m = members[i]
-            m.loop.carry = carry
             try:
                 _check_chunk(m, before[i], target)
                 _record(m.loop, m.solver.config, *before[i])
@@ -268,15 +281,15 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
             except SimulationError as error:
                 failures[i] = error
                 continue
-            t = float(carry.time)
+            t = float(m.loop.host.time)
             if control and CONTROL_START + CONTROL_WINDOW - 1e-9 <= t \
                     <= config.t_start - 1.0 / config.mach + 1e-9:
                 _control(m.loop, m.solver.config)
         active = [i for i in active if i not in failures]
-        yield None, Progress(float(carries[0].time), config.t_end,
-                             max(int(c.steps) for c in carries),
+        yield None, Progress(float(hosts[0].time), config.t_end,
+                             max(int(h.steps) for h in hosts),
                              sum(done) * cells / seconds if seconds > 0 else 0.0,
-                             chunk_steps=sum(done), chunk_seconds=seconds, members=len(carries))
+                             chunk_steps=sum(done), chunk_seconds=seconds, members=len(hosts))
 
 
 def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]:
@@ -294,13 +307,13 @@ def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]
     failures: dict[int, SimulationError] = {}
     for _, report in _evolve([member], failures):
         if report.output is not None:
-            yield snapshot_of(member.loop.carry, config, name, member.loop.dedt)
+            yield snapshot_of(member.loop.host, config, name, member.loop.dedt)
     if failures:
         raise failures[0]
 
 
 def _save_checkpoint(folder: Path, loop: _Loop, config: MHDConfig) -> None:
-    arrays = to_numpy(loop.carry)
+    arrays = to_numpy(loop.host)
     arrays.update(history=np.asarray(loop.history, np.float64).reshape(-1, len(HISTORY_COLUMNS)),
                   dedt=np.float64(loop.dedt), next_output=np.int64(loop.next_output),
                   config=np.array(config.physics_json()))
@@ -403,8 +416,9 @@ def simulate_mhd(
         Write into ``out_dir`` itself, as Athena++ writes into its working directory (for runs
         set up from an input file), instead of ``out_dir/<name>/[<run>/]``.
     devices : int
-        Split the grid along x3 over this many devices (:mod:`.sharding`); the outputs are
-        the one-device run's to round-off.
+        Split the grid along x3 over this many devices (:mod:`.sharding`; 0: every device, of
+        every process after :func:`~.hosts.join_hosts`, where only process 0 writes); the
+        outputs are the one-device run's to round-off.
 
     Raises
     ------
@@ -431,8 +445,7 @@ def simulate_ensemble(
     Each run writes what :func:`simulate_mhd` writes for it alone, in its own
     ``out_dir/<name>/[<run>/]``: the members (different seeds, CR transport, injection rates)
     advance together with a leading member axis, each with its own time step, to the same
-    steps and fields as alone (float64: to 1e-10 after ~100 driven steps; bit for bit without
-    driving; ``tests/test_ensemble.py``). Finished runs are reused; runs resumed from
+    steps and fields as alone, bit for bit (``tests/test_ensemble.py``). Finished runs are reused; runs resumed from
     checkpoints advance in groups of equal time. A run that fails leaves the ensemble, the
     others finish, then its error is raised.
 
@@ -494,16 +507,18 @@ def simulate_ensemble(
     solvers, loops, resumed = {}, {}, {}
     for index in pending:
         spec, folder = runs[index], folders[index]
-        folder.mkdir(parents=True, exist_ok=True)
         solvers[index] = Solver(spec.config, devices=devices)
-        _write_record(folder, spec.config, False, {})
+        if is_writer():
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_record(folder, spec.config, False, {})
         loop = _load_checkpoint(folder, solvers[index])
         resumed[index] = float(loop.carry.time) if loop else None
         loops[index] = loop or _Loop(solvers[index].start(), spec.config.initial_dedt)
+        loops[index].fetch()
     groups: dict[tuple, list[int]] = {}
     for index in pending:
         loop = loops[index]
-        groups.setdefault((float(loop.carry.time), loop.next_output), []).append(index)
+        groups.setdefault((float(loop.host.time), loop.next_output), []).append(index)
     failures: dict[int, SimulationError] = {}
     for indices in groups.values():
         group = [_Member(solvers[i], loops[i], str(folders[i])) for i in indices]
@@ -532,9 +547,10 @@ def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path]
     histories = [folder / f"{naming.stem}.hst" for folder in folders]
     if progress:
         first = next((t for t in resumed if t is not None), None)
-        progress(Progress(float(members[0].loop.carry.time), config.t_end,
-                          max(int(m.loop.carry.steps) for m in members), 0.0,
+        progress(Progress(float(members[0].loop.host.time), config.t_end,
+                          max(int(m.loop.host.steps) for m in members), 0.0,
                           resumed_from=first, members=len(members)))
+    writer = is_writer()
     started = wallclock.perf_counter()
     last_checkpoint = wallclock.monotonic()
     timed = [0, 0.0]          # steps and seconds of every chunk but the first (which compiles)
@@ -544,15 +560,15 @@ def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path]
         for index in indices or ():
             m, spec = members[index], specs[index]
             path = files[index][report.output]
-            if not path.exists():
-                write_athdf(snapshot_of(m.loop.carry, spec.config, spec.name, m.loop.dedt, units),
+            if writer and not path.exists():
+                write_athdf(snapshot_of(m.loop.host, spec.config, spec.name, m.loop.dedt, units),
                             path, meshblock_size=spec.config.block)
         if report.chunk_seconds:
             chunks += 1
             if chunks > 1:
                 timed[0] += report.chunk_steps
                 timed[1] += report.chunk_seconds
-        if wallclock.monotonic() - last_checkpoint > config.checkpoint_interval:
+        if writer and wallclock.monotonic() - last_checkpoint > config.checkpoint_interval:
             for i, m in enumerate(members):
                 if i not in failures:
                     _save_checkpoint(folders[i], m.loop, specs[i].config)
@@ -568,16 +584,17 @@ def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path]
             results.append(None)
             continue
         loop = m.loop
-        steps = int(loop.carry.steps)
-        write_history(loop.history, histories[i])
-        plot_mhd_history(histories[i], folder / "history.png", spec.config)
+        steps = int(loop.host.steps)
         signal = float(np.max(np.asarray(loop.history)[:, HISTORY_COLUMNS.index(
             "max_signal_speed")]))
-        _write_record(folder, spec.config, True, {
-            "steps": steps, "dedt": loop.dedt, "wall_seconds": seconds,
-            "zone_cycles_per_second": rate, "max_signal_speed": signal,
-            "members": len(members)})
-        (folder / "checkpoint.npz").unlink(missing_ok=True)
+        if writer:
+            write_history(loop.history, histories[i])
+            plot_mhd_history(histories[i], folder / "history.png", spec.config)
+            _write_record(folder, spec.config, True, {
+                "steps": steps, "dedt": loop.dedt, "wall_seconds": seconds,
+                "zone_cycles_per_second": rate, "max_signal_speed": signal,
+                "members": len(members)})
+            (folder / "checkpoint.npz").unlink(missing_ok=True)
         results.append(MHDRunResult(folder, files[i], histories[i], False, resumed[i], steps,
                                     seconds, rate, loop.dedt, signal, len(members)))
     return results, failures

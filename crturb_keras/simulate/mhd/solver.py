@@ -117,8 +117,8 @@ def _advance(carry: Carry, t_target, forcing: Forcing, max_steps, numerics: Nume
     Each member takes its own CFL-limited steps (``jax.vmap`` of the loop: it runs until the
     last member lands, the others keep their state). A single run is a member axis of one, so
     a member of an ensemble and the same run alone are one computation compiled at two batch
-    sizes: bit-identical without driving, within a few units of the last bit per step with it
-    (``tests/test_ensemble.py``).
+    sizes, and bit-identical (the box means add in a fixed order, :func:`.driving.box_mean`;
+    ``tests/test_ensemble.py``).
     """
     mesh = grid_mesh(numerics.devices, numerics.resolution)
 
