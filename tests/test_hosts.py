@@ -1,6 +1,6 @@
 """One box over two processes (JAX's multi-controller runtime over loopback): the same outputs
-as the grid split over two devices of one process, the one-device run's to round-off, and
-files from process 0 only."""
+as the grid split over two devices of one process (which tests/test_sharding.py holds to the
+one-device run), and files from process 0 only."""
 
 from __future__ import annotations
 
@@ -45,11 +45,8 @@ def _finish(process) -> str:
 def test_two_processes_write_the_two_device_outputs_once(tmp_path):
     """Catches a slab exchanged wrongly between hosts or not at all (an error of order the
     flow), a gather that loses or repeats slabs, and a second process writing (or printing)
-    over the first. Tolerances: bit for bit against two devices of one process (the same
-    partitioned program, only the transport differs); against one device, the float32 outputs
-    within one unit in the last place (the float64 states agree to ~2e-15, see
-    tests/test_sharding.py, and a value near a float32 rounding boundary may round either
-    way)."""
+    over the first. Tolerance: bit for bit against two devices of one process (the same
+    partitioned program, only the transport differs)."""
     port = _free_port()
     address = f"127.0.0.1:{port}"
     hosts = [_simulate(tmp_path / "hosts", "--devices", "0", "--processes", "2",
@@ -60,7 +57,6 @@ def test_two_processes_write_the_two_device_outputs_once(tmp_path):
     # Process 1 says nothing of its own (gloo, the CPU transport, announces its connection).
     assert [line for line in printed[1].splitlines() if not line.startswith("[Gloo]")] == []
     _finish(_simulate(tmp_path / "devices", "--devices", "2", devices=2))
-    _finish(_simulate(tmp_path / "one"))
     outputs = sorted((tmp_path / "hosts").rglob("*.athdf"))
     assert len(outputs) == 4    # two seeds (one ensemble) x two outputs
     leftovers = [p.name for p in (tmp_path / "hosts").rglob("*") if ".tmp" in p.name
@@ -68,12 +64,11 @@ def test_two_processes_write_the_two_device_outputs_once(tmp_path):
     assert not leftovers
     for path in outputs:
         relative = path.relative_to(tmp_path / "hosts")
-        split, devices, one = (read_athdf(root / relative) for root in (
-            tmp_path / "hosts", tmp_path / "devices", tmp_path / "one"))
-        assert split.cycle == devices.cycle == one.cycle
-        for name in one.fields:
+        split, devices = (read_athdf(root / relative) for root in (
+            tmp_path / "hosts", tmp_path / "devices"))
+        assert split.cycle == devices.cycle > 0 and set(split.fields) == set(devices.fields)
+        for name in devices.fields:
             np.testing.assert_array_equal(split[name], devices[name])
-            np.testing.assert_array_max_ulp(split[name], one[name], maxulp=1)
 
 
 def test_join_hosts_refuses_inconsistent_settings():

@@ -77,6 +77,13 @@ def test_simulate_refuses_more_devices_than_present_before_writing(tmp_path, cap
     assert simulate.cli(["--out", str(out), "--classes", "MHD", "--resolution", "16",
                          "--devices", "2", "--workers", "2"]) == 2
     assert "cannot go with --workers 2" in capsys.readouterr().err and not out.exists()
+    athinput = tmp_path / "athinput.turb"
+    athinput.write_text("<job>\nproblem_id = Turb\n")
+    assert simulate.cli(["--athinput", str(athinput), "--out", str(out), "--processes", "2",
+                         "--process-id", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--athinput runs on one process" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_convert_single_file_and_folder(tmp_path, capsys):
