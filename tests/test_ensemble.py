@@ -34,9 +34,10 @@ def _leaves(carry) -> list[np.ndarray]:
 def test_members_match_runs_one_at_a_time_in_float64(classes):
     """Members that differ in seed, injection rate, initial state and CR transport take their
     own (different) numbers of steps to the same time and end bit for bit where each ends
-    alone, with driving (the hydro, CR and driving code all in the loop): cross-talk between members, a shared time step, a lost member or a
-    box mean summed in a batch-dependent order (the driving's normalisation, which once made
-    members differ in the last bits) all fail it."""
+    alone, with driving (the hydro, CR and driving code all in the loop): cross-talk between
+    members, a shared time step, a lost member or a box mean summed in a batch-dependent order
+    (the driving's normalisation, which once made members differ in the last bits) all fail
+    it."""
     base = MHDConfig(resolution=16, k_max=3, precision="float64")
     configs = [dataclasses.replace(preset_config(name, base), seed=k)
                for k, name in enumerate(classes)]

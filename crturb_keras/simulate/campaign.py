@@ -225,8 +225,8 @@ def mhd_campaign(base, out_dir: str | Path, classes: str = "all", seeds: int = 1
         Most runs advanced together in one compiled loop (:func:`ensembles`; 0: chosen by the
         platform and box size, 1: one at a time). The outputs are the same, bit for bit.
     """
-    from .mhd.presets import preset_config, resolve_preset_classes
     from .mhd.hosts import is_writer
+    from .mhd.presets import preset_config, resolve_preset_classes
     from .mhd.run import RunSpec, simulate_ensemble
     from .mhd.sharding import grid_mesh
 

@@ -49,8 +49,8 @@ from ...plots import plot_mhd_history
 from ...snapshot import Snapshot
 from .config import MHDConfig
 from .diagnostics import HISTORY_COLUMNS, box_means, cell_field, write_history
-from .outputs import OutputNaming, OutputUnits, output_path
 from .hosts import is_writer, to_host
+from .outputs import OutputNaming, OutputUnits, output_path
 from .solver import Carry, Solver, advance_members, from_numpy, to_numpy
 
 #: Simulated time between history rows (and progress updates).
