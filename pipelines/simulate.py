@@ -123,6 +123,11 @@ def main_athinput(args: argparse.Namespace) -> int:
     return 0
 
 
+def _multihost(args: argparse.Namespace) -> bool:
+    """Whether any multi-host flag was given."""
+    return bool(args.processes or args.coordinator or args.process_id is not None)
+
+
 def main_mhd(args: argparse.Namespace) -> int:
     from crturb_keras.simulate.mhd import MHDConfig
 
@@ -130,12 +135,12 @@ def main_mhd(args: argparse.Namespace) -> int:
         if args.preset:
             raise ConfigError("--preset names a dataset of the class presets; an --athinput "
                               "file sets its own inputs: give one of the two")
-        if args.processes or args.coordinator or args.process_id is not None:
+        if _multihost(args):
             raise ConfigError("--athinput runs on one process; drop --processes, "
                               "--process-id and --coordinator")
         return main_athinput(args)
     writer = True
-    if args.processes or args.coordinator or args.process_id is not None:
+    if _multihost(args):
         from crturb_keras.simulate.mhd.hosts import is_writer, join_hosts
 
         count = join_hosts(args.coordinator, args.processes, args.process_id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from ...errors import ConfigError
 
@@ -72,8 +73,6 @@ def to_host(tree):
     collective: every process must call this at the same point); a replicated value is read
     from the local copy; anything else is converted as it is.
     """
-    from jax.experimental import multihost_utils
-
     def fetch(x):
         if not isinstance(x, jax.Array) or x.is_fully_addressable:
             return np.asarray(x)

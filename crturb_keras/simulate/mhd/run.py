@@ -113,7 +113,10 @@ class _Loop:
     dedt: float
     next_output: int = 0
     history: list[list[float]] = field(default_factory=list)
-    host: Carry | None = None
+    host: Carry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fetch()
 
     def fetch(self) -> None:
         """Refresh :attr:`host` from :attr:`carry` (a collective with several processes)."""
@@ -230,7 +233,6 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
     active = list(range(len(members)))
     for i in active:
         m = members[i]
-        m.loop.fetch()
         if m.solver.config.cosmic_rays:
             carry = m.loop.host
             try:
@@ -445,8 +447,8 @@ def simulate_ensemble(
     Each run writes what :func:`simulate_mhd` writes for it alone, in its own
     ``out_dir/<name>/[<run>/]``: the members (different seeds, CR transport, injection rates)
     advance together with a leading member axis, each with its own time step, to the same
-    steps and fields as alone, bit for bit (``tests/test_ensemble.py``). Finished runs are reused; runs resumed from
-    checkpoints advance in groups of equal time. A run that fails leaves the ensemble, the
+    steps and fields as alone, bit for bit (``tests/test_ensemble.py``). Finished runs are
+    reused; runs resumed from checkpoints advance in groups of equal time. A run that fails leaves the ensemble, the
     others finish, then its error is raised.
 
     Parameters
@@ -514,7 +516,6 @@ def simulate_ensemble(
         loop = _load_checkpoint(folder, solvers[index])
         resumed[index] = float(loop.carry.time) if loop else None
         loops[index] = loop or _Loop(solvers[index].start(), spec.config.initial_dedt)
-        loops[index].fetch()
     groups: dict[tuple, list[int]] = {}
     for index in pending:
         loop = loops[index]
