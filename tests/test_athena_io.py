@@ -6,8 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from crturb_keras.errors import DataFormatError
-from crturb_keras.io.athena import cycle_outputs, read_athdf, write_athdf
+from crturb_keras.errors import ConfigError, DataFormatError
+from crturb_keras.io.athena import (cycle_outputs, fill_athdf, read_athdf, start_athdf,
+                                    write_athdf)
 
 from helpers import CR_VARIABLES, make_snapshot
 
@@ -142,6 +143,30 @@ def test_round_trip(tmp_path, block, dtype):
     assert (back.time, back.cycle) == (snap.time, snap.cycle)
     assert back.attributes["SurrogateClass"] == "CR_Advect"
     assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
+
+
+@pytest.mark.parametrize("block", [None, 4, (4, 8, 2)])
+def test_file_filled_slab_by_slab_equals_one_written_whole(tmp_path, block):
+    """As processes of a split box write their x3 planes in turn: slabs that cut MeshBlocks
+    (planes 0-2, 3, 4-9 of 10 with 4- and 2-plane blocks) give the file written whole, every
+    dataset and attribute equal; fields that are not the file's, or planes outside the mesh,
+    are refused."""
+    snap = make_snapshot(shape=(10, 8, 16), names=("rho", "vel1", "Ec", "Bcc1", "Bcc2", "Bcc3"))
+    block = (4, 8, 5) if block == 4 else block   # 4 planes of x3 do not divide 10: use 5
+    whole = write_athdf(snap, tmp_path / "whole.athdf", meshblock_size=block)
+    path = start_athdf(tmp_path / "slabs.athdf", snap, list(snap.fields), block)
+    for low, high in ((4, 10), (0, 3), (3, 4)):
+        fill_athdf(path, {k: v[low:high] for k, v in snap.fields.items()}, low)
+    with h5py.File(whole) as a, h5py.File(path) as b:
+        assert set(a) == set(b) and set(a.attrs) == set(b.attrs)
+        for name in a:
+            np.testing.assert_array_equal(a[name][()], b[name][()])
+        for name in a.attrs:
+            np.testing.assert_array_equal(a.attrs[name], b.attrs[name])
+    with pytest.raises(ConfigError, match="do not match"):
+        fill_athdf(path, {"rho": snap["rho"]})
+    with pytest.raises(ConfigError, match="outside the mesh"):
+        fill_athdf(path, {k: v[:4] for k, v in snap.fields.items()}, 8)
 
 
 def test_variable_selection_and_derived_fields(tmp_path):

@@ -33,8 +33,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _temporary(final: Path, pid: int, kind: str = "tmp") -> Path:
-    """``.NAME.tmp-PID`` (a new version) or ``.NAME.old-PID`` (the version it replaces)."""
+def temporary_path(final: Path, pid: int, kind: str = "tmp") -> Path:
+    """``.NAME.tmp-PID`` (a new version) or ``.NAME.old-PID`` (the version it replaces): the
+    names :func:`remove_stale` clears once process ``pid`` is gone."""
     return final.with_name(f".{final.name}.{kind}-{pid}{''.join(final.suffixes)}")
 
 
@@ -126,7 +127,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     created as needed.
     """
     final = Path(final)
-    tmp = _temporary(final, os.getpid())
+    tmp = temporary_path(final, os.getpid())
     with os_errors(final):
         _make_parent(final)
         remove_stale(final)
@@ -162,7 +163,7 @@ def atomic_dir(final: str | os.PathLike, replace: bool = False) -> Iterator[Path
         If the file system refuses a write.
     """
     final = Path(final)
-    tmp = _temporary(final, os.getpid())
+    tmp = temporary_path(final, os.getpid())
     with output_lock(final), os_errors(final):
         if final.exists() and not replace:
             raise ConfigError(f"{final}: exists; finished outputs are never overwritten; choose "
@@ -172,7 +173,7 @@ def atomic_dir(final: str | os.PathLike, replace: bool = False) -> Iterator[Path
             tmp.mkdir()
             yield tmp
             if final.exists():
-                old = _temporary(final, os.getpid(), "old")
+                old = temporary_path(final, os.getpid(), "old")
                 os.replace(final, old)
                 os.replace(tmp, final)
                 shutil.rmtree(old)

@@ -17,7 +17,7 @@ supported: the density maps this package learns from come from uniform turbulenc
 
 from .layout import NAME_BYTES, cycle_outputs, cycle_stem
 from .reader import athdf_variables, read_athdf
-from .writer import meshblock_edge, write_athdf
+from .writer import fill_athdf, meshblock_edge, start_athdf, write_athdf
 
-__all__ = ["NAME_BYTES", "athdf_variables", "cycle_outputs", "cycle_stem", "meshblock_edge",
-           "read_athdf", "write_athdf"]
+__all__ = ["NAME_BYTES", "athdf_variables", "cycle_outputs", "cycle_stem", "fill_athdf",
+           "meshblock_edge", "read_athdf", "start_athdf", "write_athdf"]

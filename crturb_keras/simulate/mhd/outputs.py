@@ -6,11 +6,19 @@ outputs in that file's units and with Athena++'s file names, so the same analysi
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
+import numpy as np
+
+from ..._version import __version__
 from ...errors import ConfigError
+from ...snapshot import Snapshot
+from .config import MHDConfig
 
 
 @dataclass(frozen=True)
@@ -68,3 +76,37 @@ class OutputNaming:
 def output_path(folder: str | Path, index: int, naming: OutputNaming = OutputNaming()) -> Path:
     """``folder/<stem>.out<block>.<index:05d>.athdf``."""
     return Path(folder) / f"{naming.stem}.out{naming.block}.{index:05d}.athdf"
+
+
+def output_fields(cells: Mapping[str, np.ndarray | None], units: OutputUnits = OutputUnits()
+                  ) -> dict[str, np.ndarray]:
+    """The written variables, float32 in ``units``, from cell data in code units: ``rho``
+    ``(n3, N2, N1)``, ``mom`` and ``bcc`` (cell-centred) ``(3, n3, N2, N1)``, ``ec`` and ``flux``
+    (None without CRs); the whole box or one process's x3 planes of it."""
+    rho = np.asarray(cells["rho"], np.float64)
+    mom = np.asarray(cells["mom"], np.float64)
+    fields = {"rho": rho}
+    fields.update({f"vel{c + 1}": mom[c] / rho for c in range(3)})
+    if cells.get("ec") is not None:
+        fields["Ec"] = np.asarray(cells["ec"], np.float64)
+        flux = np.asarray(cells["flux"], np.float64)
+        fields.update({f"Fc{c + 1}": flux[c] for c in range(3)})
+    bcc = np.asarray(cells["bcc"], np.float64)
+    fields.update({f"Bcc{c + 1}": bcc[c] for c in range(3)})
+    return {k: (v * units.scale(k)).astype(np.float32) for k, v in fields.items()}
+
+
+def output_header(time: float, cycle: int, config: MHDConfig, name: str, dedt: float,
+                  units: OutputUnits = OutputUnits()) -> Snapshot:
+    """Everything of an output but its cells (a Snapshot without fields): faces, time and cycle
+    in ``units``, and the configuration in the attributes."""
+    faces = [units.origin[d] + units.length * np.linspace(0.0, 1.0, config.resolution + 1)
+             for d in range(3)]
+    attributes = {"SimulationClass": name, "MHDConfig": config.to_json(),
+                  "InjectionRate": float(dedt), "CrturbVersion": __version__,
+                  "Solver": f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"
+                  + (" + two-moment CRs (Jiang & Oh 2018)" if config.cosmic_rays else "")}
+    if not units.identity:
+        attributes["CodeUnits"] = json.dumps(dataclasses.asdict(units))
+    return Snapshot(fields={}, x1f=faces[0], x2f=faces[1], x3f=faces[2],
+                    time=float(time) * units.time, cycle=int(cycle), attributes=attributes)

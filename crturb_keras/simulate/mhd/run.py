@@ -11,7 +11,8 @@ A run of one class writes, in ``out_dir/<name>/``:
 * ``history.png`` -- the history as a figure;
 * ``run.json`` -- the configuration and, once complete, ``"finished": true``;
 * ``checkpoint.npz`` -- the whole evolving state (written every ``checkpoint_interval`` wall
-  seconds while running, removed at the end). A killed run resumes from it.
+  seconds while running, removed at the end; over several processes one
+  ``checkpoint.<k>-of-<P>.npz`` each, :mod:`.slabs`). A killed run resumes from it.
 
 A finished run is reused; a folder holding another configuration's run is refused. A CR run
 whose fastest signal speed reaches the reduced speed of light ``vmax`` stops with an error.
@@ -43,15 +44,17 @@ import numpy as np
 from ..._version import __version__
 from ...checks import safe_name
 from ...errors import ConfigError, CrturbError
-from ...io.athena import write_athdf
 from ...io.atomic import atomic_path
 from ...plots import plot_mhd_history
 from ...snapshot import Snapshot
 from .config import MHDConfig
-from .diagnostics import HISTORY_COLUMNS, box_means, cell_field, write_history
-from .hosts import is_writer, to_host
-from .outputs import OutputNaming, OutputUnits, output_path
-from .solver import Carry, Solver, advance_members, from_numpy, to_numpy
+from .diagnostics import HISTORY_COLUMNS, write_history
+from .hosts import from_writer, is_writer, process_count
+from .outputs import OutputNaming, OutputUnits, output_fields, output_header, output_path
+from .sharding import place_planes
+from .slabs import (load_checkpoint, local_cells, measure, remove_checkpoint, save_checkpoint,
+                    write_output)
+from .solver import Carry, Solver, advance_members, from_numpy
 
 #: Simulated time between history rows (and progress updates).
 HISTORY_INTERVAL = 0.05
@@ -106,57 +109,44 @@ class MHDRunResult:
 
 @dataclass
 class _Loop:
-    """Mutable state of the time loop between chunks: the carry on the devices and its NumPy
-    copy on this host (what checks, history, outputs and checkpoints read)."""
+    """Mutable state of the time loop between chunks: the carry on the devices and what the
+    checks and the history read of it on this host (time, steps, injected energy and the box
+    means, :func:`~.slabs.measure`; the same on every process)."""
 
     carry: Carry
     dedt: float
+    sound_speed: float
     next_output: int = 0
     history: list[list[float]] = field(default_factory=list)
-    host: Carry = field(init=False)
+    time: float = field(init=False)
+    steps: int = field(init=False)
+    injected: float = field(init=False)
+    means: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.fetch()
 
     def fetch(self) -> None:
-        """Refresh :attr:`host` from :attr:`carry` (a collective with several processes)."""
-        self.host = to_host(self.carry)
+        """Refresh what the host reads from :attr:`carry` (a collective with several
+        processes)."""
+        self.time, self.steps, self.injected, self.means = measure(self.carry, self.sound_speed)
 
 
 def snapshot_of(carry: Carry, config: MHDConfig, name: str, dedt: float,
                 units: OutputUnits = OutputUnits()) -> Snapshot:
-    """The cell-centred primitive variables of ``carry`` as a float32 Snapshot, in ``units``
-    (time, coordinates and fields; the default is the solver's own)."""
-    rho = np.asarray(carry.state.rho, np.float64)
-    mom = np.asarray(carry.state.mom, np.float64)
-    bcc = cell_field(np.asarray(carry.state.b, np.float64))
-    fields = {"rho": rho}
-    fields.update({f"vel{c + 1}": mom[c] / rho for c in range(3)})
-    if carry.cr is not None:
-        fields["Ec"] = np.asarray(carry.cr.ec, np.float64)
-        fields.update({f"Fc{c + 1}": np.asarray(carry.cr.flux[c], np.float64) for c in range(3)})
-    fields.update({f"Bcc{c + 1}": bcc[c] for c in range(3)})
-    fields = {k: (v * units.scale(k)).astype(np.float32) for k, v in fields.items()}
-    faces = [units.origin[d] + units.length * np.linspace(0.0, 1.0, config.resolution + 1)
-             for d in range(3)]
-    attributes = {"SimulationClass": name, "MHDConfig": config.to_json(),
-                  "InjectionRate": float(dedt), "CrturbVersion": __version__,
-                  "Solver": f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"
-                  + (" + two-moment CRs (Jiang & Oh 2018)" if config.cosmic_rays else "")}
-    if not units.identity:
-        attributes["CodeUnits"] = json.dumps(dataclasses.asdict(units))
-    return Snapshot(fields=fields, x1f=faces[0], x2f=faces[1], x3f=faces[2],
-                    time=float(carry.time) * units.time, cycle=int(carry.steps),
-                    attributes=attributes)
+    """The cell-centred primitive variables of ``carry`` (of a one-process run) as a float32
+    Snapshot, in ``units`` (time, coordinates and fields; the default is the solver's own)."""
+    _, cells = local_cells(carry)
+    header = output_header(float(carry.time), int(carry.steps), config, name, dedt, units)
+    return dataclasses.replace(header, fields=output_fields(cells, units))
 
 
 def _record(loop: _Loop, config: MHDConfig, last_time: float, last_steps: int) -> None:
-    carry = loop.host
-    means = box_means(carry.state, config.sound_speed, carry.cr.ec if carry.cr else None)
-    steps = int(carry.steps) - last_steps
-    mean_dt = (float(carry.time) - last_time) / steps if steps else 0.0
-    loop.history.append([float(carry.time), mean_dt] + [means[k] for k in HISTORY_COLUMNS[2:8]]
-                        + [loop.dedt, float(carry.injected)]
+    means = loop.means
+    steps = loop.steps - last_steps
+    mean_dt = (loop.time - last_time) / steps if steps else 0.0
+    loop.history.append([loop.time, mean_dt] + [means[k] for k in HISTORY_COLUMNS[2:8]]
+                        + [loop.dedt, loop.injected]
                         + [means[k] for k in HISTORY_COLUMNS[10:]])
 
 
@@ -182,7 +172,7 @@ def _check_vmax(signal: float, loop: _Loop, config: MHDConfig, folder_name: str)
     if config.cosmic_rays and signal >= config.vmax:
         raise SimulationError(
             f"{folder_name}: the fastest signal speed {signal:.3g} c_s reached the reduced "
-            f"speed of light vmax = {config.vmax:g} near t = {float(loop.host.time):.4g}; "
+            f"speed of light vmax = {config.vmax:g} near t = {loop.time:.4g}; "
             f"rerun with a larger --vmax")
 
 
@@ -197,15 +187,14 @@ class _Member:
 
 def _check_chunk(member: _Member, before: tuple[float, int], target: float) -> None:
     """Refuse a chunk that did not reach ``target`` or left a non-finite state."""
-    carry, label = member.loop.host, member.label
+    loop, label = member.loop, member.label
     now, steps = before
-    if float(carry.time) < target and np.isfinite(float(carry.time)):
+    if loop.time < target and np.isfinite(loop.time):
         raise SimulationError(
-            f"{label}: the time step collapsed near t = {float(carry.time):.4g} "
-            f"({int(carry.steps) - steps} steps without reaching t = {target:.4g}); lower --cfl "
+            f"{label}: the time step collapsed near t = {loop.time:.4g} "
+            f"({loop.steps - steps} steps without reaching t = {target:.4g}); lower --cfl "
             f"or the driving")
-    if not np.isfinite(float(carry.time)) or not np.isfinite(float(carry.injected)) \
-            or not bool(np.isfinite(np.asarray(carry.state.rho)).all()):
+    if not np.isfinite(loop.time) or not np.isfinite(loop.injected) or not loop.means["finite"]:
         raise SimulationError(
             f"{label}: the solution became non-finite near t = {now:.4g}; lower --cfl "
             f"or the driving (--dedt / --mach), or use --riemann hlle")
@@ -234,30 +223,27 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
     for i in active:
         m = members[i]
         if m.solver.config.cosmic_rays:
-            carry = m.loop.host
             try:
-                _check_vmax(box_means(carry.state, config.sound_speed, carry.cr.ec)
-                            ["max_signal_speed"], m.loop, m.solver.config, m.label)
+                _check_vmax(m.loop.means["max_signal_speed"], m.loop, m.solver.config, m.label)
             except SimulationError as error:
                 failures[i] = error
     active = [i for i in active if i not in failures]
     if not active:
         return
     lead = members[active[0]].loop
-    next_control = CONTROL_INTERVAL * (math.floor(float(lead.host.time) / CONTROL_INTERVAL) + 1)
+    next_control = CONTROL_INTERVAL * (math.floor(lead.time / CONTROL_INTERVAL) + 1)
     while active and members[active[0]].loop.next_output < config.outputs:
         lead = members[active[0]].loop
-        now = float(lead.host.time)
+        now = lead.time
         if now >= times[lead.next_output]:
             for i in active:
                 members[i].loop.next_output += 1
             yield list(active), Progress(now, config.t_end,
-                                         max(int(members[i].loop.host.steps) for i in active),
+                                         max(members[i].loop.steps for i in active),
                                          0.0, output=lead.next_output - 1, members=len(active))
             continue
         target = min(times[lead.next_output], representable(now + HISTORY_INTERVAL))
-        before = {i: (float(members[i].loop.host.time), int(members[i].loop.host.steps))
-                  for i in active}
+        before = {i: (members[i].loop.time, members[i].loop.steps) for i in active}
         started = wallclock.perf_counter()
         carries = advance_members([members[i].solver for i in active],
                                   [members[i].loop.carry for i in active], target,
@@ -268,9 +254,9 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
         for i, carry in zip(active, carries):
             members[i].loop.carry = carry
             members[i].loop.fetch()
-        hosts = [members[i].loop.host for i in active]
-        done = [int(h.steps) - before[i][1] for i, h in zip(active, hosts)]
-        control = config.dedt == 0 and float(hosts[0].time) >= next_control - 1e-12
+        loops = [members[i].loop for i in active]
+        done = [loop.steps - before[i][1] for i, loop in zip(active, loops)]
+        control = config.dedt == 0 and loops[0].time >= next_control - 1e-12
         if control:
             next_control += CONTROL_INTERVAL
         for i in active:
@@ -283,15 +269,14 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
             except SimulationError as error:
                 failures[i] = error
                 continue
-            t = float(m.loop.host.time)
+            t = m.loop.time
             if control and CONTROL_START + CONTROL_WINDOW - 1e-9 <= t \
                     <= config.t_start - 1.0 / config.mach + 1e-9:
                 _control(m.loop, m.solver.config)
         active = [i for i in active if i not in failures]
-        yield None, Progress(float(hosts[0].time), config.t_end,
-                             max(int(h.steps) for h in hosts),
+        yield None, Progress(loops[0].time, config.t_end, max(loop.steps for loop in loops),
                              sum(done) * cells / seconds if seconds > 0 else 0.0,
-                             chunk_steps=sum(done), chunk_seconds=seconds, members=len(hosts))
+                             chunk_steps=sum(done), chunk_seconds=seconds, members=len(loops))
 
 
 def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]:
@@ -305,41 +290,37 @@ def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]
         Class name stored in the snapshots' attributes.
     """
     solver = Solver(config)
-    member = _Member(solver, _Loop(solver.start(), config.initial_dedt), name)
+    member = _Member(solver, _Loop(solver.start(), config.initial_dedt, config.sound_speed),
+                     name)
     failures: dict[int, SimulationError] = {}
     for _, report in _evolve([member], failures):
         if report.output is not None:
-            yield snapshot_of(member.loop.host, config, name, member.loop.dedt)
+            yield snapshot_of(member.loop.carry, config, name, member.loop.dedt)
     if failures:
         raise failures[0]
 
 
 def _save_checkpoint(folder: Path, loop: _Loop, config: MHDConfig) -> None:
-    arrays = to_numpy(loop.host)
-    arrays.update(history=np.asarray(loop.history, np.float64).reshape(-1, len(HISTORY_COLUMNS)),
-                  dedt=np.float64(loop.dedt), next_output=np.int64(loop.next_output),
-                  config=np.array(config.physics_json()))
-    with atomic_path(folder / "checkpoint.npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+    save_checkpoint(folder, loop.carry, {
+        "history": np.asarray(loop.history, np.float64).reshape(-1, len(HISTORY_COLUMNS)),
+        "dedt": np.float64(loop.dedt), "next_output": np.int64(loop.next_output),
+        "config": np.array(config.physics_json())})
 
 
 def _load_checkpoint(folder: Path, solver: Solver) -> _Loop | None:
-    path = folder / "checkpoint.npz"
-    if not path.exists():
+    arrays = load_checkpoint(folder)
+    if arrays is None:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise SimulationError(f"{path}: unreadable checkpoint ({err}); delete it to restart "
-                              f"this run from t = 0") from None
     if str(arrays["config"]) != solver.config.physics_json():
-        raise ConfigError(f"{path}: checkpoint of a different configuration; delete {folder} "
+        raise ConfigError(f"{folder}: checkpoint of a different configuration; delete {folder} "
                           f"or choose another output folder")
-    loop = _Loop(from_numpy(arrays, solver.dtype), float(arrays["dedt"]),
+    grid = None
+    if process_count() > 1:
+        def grid(planes):
+            return place_planes(planes, solver.mesh, solver.config.resolution)
+    carry = solver.place(from_numpy(arrays, solver.dtype, grid))
+    return _Loop(carry, float(arrays["dedt"]), solver.config.sound_speed,
                  int(arrays["next_output"]), arrays["history"].tolist())
-    return loop
 
 
 def _check_folder(folder: Path, config: MHDConfig, naming: OutputNaming) -> bool:
@@ -514,12 +495,13 @@ def simulate_ensemble(
             folder.mkdir(parents=True, exist_ok=True)
             _write_record(folder, spec.config, False, {})
         loop = _load_checkpoint(folder, solvers[index])
-        resumed[index] = float(loop.carry.time) if loop else None
-        loops[index] = loop or _Loop(solvers[index].start(), spec.config.initial_dedt)
+        resumed[index] = loop.time if loop else None
+        loops[index] = loop or _Loop(solvers[index].start(), spec.config.initial_dedt,
+                                     spec.config.sound_speed)
     groups: dict[tuple, list[int]] = {}
     for index in pending:
         loop = loops[index]
-        groups.setdefault((float(loop.host.time), loop.next_output), []).append(index)
+        groups.setdefault((loop.time, loop.next_output), []).append(index)
     failures: dict[int, SimulationError] = {}
     for indices in groups.values():
         group = [_Member(solvers[i], loops[i], str(folders[i])) for i in indices]
@@ -548,8 +530,8 @@ def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path]
     histories = [folder / f"{naming.stem}.hst" for folder in folders]
     if progress:
         first = next((t for t in resumed if t is not None), None)
-        progress(Progress(float(members[0].loop.host.time), config.t_end,
-                          max(int(m.loop.host.steps) for m in members), 0.0,
+        progress(Progress(members[0].loop.time, config.t_end,
+                          max(m.loop.steps for m in members), 0.0,
                           resumed_from=first, members=len(members)))
     writer = is_writer()
     started = wallclock.perf_counter()
@@ -560,20 +542,19 @@ def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path]
     for indices, report in _evolve(members, failures):
         for index in indices or ():
             m, spec = members[index], specs[index]
-            path = files[index][report.output]
-            if writer and not path.exists():
-                write_athdf(snapshot_of(m.loop.host, spec.config, spec.name, m.loop.dedt, units),
-                            path, meshblock_size=spec.config.block)
+            write_output(files[index][report.output], m.loop.carry, spec.config, spec.name,
+                         m.loop.dedt, units)
         if report.chunk_seconds:
             chunks += 1
             if chunks > 1:
                 timed[0] += report.chunk_steps
                 timed[1] += report.chunk_seconds
-        if writer and wallclock.monotonic() - last_checkpoint > config.checkpoint_interval:
+        if from_writer(wallclock.monotonic() - last_checkpoint > config.checkpoint_interval):
             for i, m in enumerate(members):
                 if i not in failures:
                     _save_checkpoint(folders[i], m.loop, specs[i].config)
-                    write_history(m.loop.history, histories[i])
+                    if writer:
+                        write_history(m.loop.history, histories[i])
             last_checkpoint = wallclock.monotonic()
         if progress:
             progress(report)
@@ -585,7 +566,7 @@ def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path]
             results.append(None)
             continue
         loop = m.loop
-        steps = int(loop.host.steps)
+        steps = loop.steps
         signal = float(np.max(np.asarray(loop.history)[:, HISTORY_COLUMNS.index(
             "max_signal_speed")]))
         if writer:
@@ -595,7 +576,7 @@ def _run_group(members: list[_Member], specs: list[RunSpec], folders: list[Path]
                 "steps": steps, "dedt": loop.dedt, "wall_seconds": seconds,
                 "zone_cycles_per_second": rate, "max_signal_speed": signal,
                 "members": len(members)})
-            (folder / "checkpoint.npz").unlink(missing_ok=True)
+        remove_checkpoint(folder)
         results.append(MHDRunResult(folder, files[i], histories[i], False, resumed[i], steps,
                                     seconds, rate, loop.dedt, signal, len(members)))
     return results, failures

@@ -62,8 +62,25 @@ def _sharding(x, mesh: Mesh, resolution: int) -> NamedSharding:
     """Grid fields (``(..., N3, N2, N1)``, any leading member or component axes) split along
     x3, everything else replicated."""
     if x.ndim >= 3 and tuple(x.shape[-3:]) == (resolution,) * 3:
-        return NamedSharding(mesh, PartitionSpec(*(None,) * (x.ndim - 3), AXIS))
+        return grid_sharding(x.ndim, mesh)
     return NamedSharding(mesh, PartitionSpec())
+
+
+def grid_sharding(ndim: int, mesh: Mesh | None) -> NamedSharding | None:
+    """How a grid field of ``ndim`` axes (``(..., N3, N2, N1)``) is split over ``mesh``: along
+    x3 (None without a mesh)."""
+    if mesh is None:
+        return None
+    return NamedSharding(mesh, PartitionSpec(*(None,) * (ndim - 3), AXIS))
+
+
+def place_planes(planes: np.ndarray, mesh: Mesh, resolution: int) -> jax.Array:
+    """One grid field split over ``mesh`` from this process's consecutive x3 planes of it
+    (``(..., n3, N2, N1)``, as :func:`~.hosts.slab_of` gives them): no process holds the
+    whole field."""
+    shape = planes.shape[:-3] + (resolution,) * 3
+    return jax.make_array_from_process_local_data(grid_sharding(planes.ndim, mesh), planes,
+                                                  shape)
 
 
 def place(tree, mesh: Mesh | None, resolution: int):

@@ -12,7 +12,7 @@ transport's Courant limit. ``devices > 1`` splits the grid over that many device
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,7 @@ from .driving import (
     velocity_pattern,
 )
 from .scheme import State, cfl_time_step, vl2_step
-from .sharding import constrain, grid_mesh, place
+from .sharding import constrain, grid_mesh, grid_sharding, place
 
 
 class Carry(NamedTuple):
@@ -204,19 +204,22 @@ class Solver:
         self.shell = driving_shell(config.resolution, config.k_min, config.k_max, config.drive_slope)
 
     def uniform_state(self) -> State:
-        """``rho = 1``, gas at rest, ``B = B0 x1_hat``."""
+        """``rho = 1``, gas at rest, ``B = B0 x1_hat`` (made split over the devices, so that no
+        process holds a whole field)."""
         n = self.config.resolution
-        rho = jnp.ones((n, n, n), self.dtype)
-        b = jnp.zeros((3, n, n, n), self.dtype).at[0].set(self.config.b0)
-        return State(rho, jnp.zeros((3, n, n, n), self.dtype), b)
+        scalar, vector = (grid_sharding(ndim, self.mesh) for ndim in (3, 4))
+        rho = jnp.ones((n, n, n), self.dtype, device=scalar)
+        b = jnp.zeros((3, n, n, n), self.dtype, device=vector).at[0].set(self.config.b0)
+        return State(rho, jnp.zeros((3, n, n, n), self.dtype, device=vector), b)
 
     def uniform_cosmic_rays(self) -> CRState | None:
         """Uniform ``E_c = 3 (P_c / P_g) rho0 c_s**2`` with zero flux (None without CRs)."""
         if not self.config.cosmic_rays:
             return None
         n = self.config.resolution
-        return CRState(jnp.full((n, n, n), self.config.initial_ec, self.dtype),
-                       jnp.zeros((3, n, n, n), self.dtype))
+        return CRState(jnp.full((n, n, n), self.config.initial_ec, self.dtype,
+                                device=grid_sharding(3, self.mesh)),
+                       jnp.zeros((3, n, n, n), self.dtype, device=grid_sharding(4, self.mesh)))
 
     def start(self, state: State | None = None, cr: CRState | None = None) -> Carry:
         """Carry at ``t = 0`` from ``state`` and ``cr`` (default: uniform) with fresh driving
@@ -271,10 +274,13 @@ def to_numpy(carry: Carry) -> dict[str, np.ndarray]:
     return arrays
 
 
-def from_numpy(arrays: dict[str, np.ndarray], dtype) -> Carry:
-    """Inverse of :func:`to_numpy`."""
-    state = State(*(jnp.asarray(arrays[k], dtype) for k in ("rho", "mom", "b")))
-    cr = (CRState(jnp.asarray(arrays["ec"], dtype), jnp.asarray(arrays["cr_flux"], dtype))
+def from_numpy(arrays: dict[str, np.ndarray], dtype,
+               grid: Callable[[np.ndarray], jax.Array] | None = None) -> Carry:
+    """Inverse of :func:`to_numpy`; ``grid`` makes the grid fields' arrays from theirs (default
+    ``jnp.asarray``; :func:`~.sharding.place_planes` for one process's x3 planes)."""
+    put = grid or jnp.asarray
+    state = State(*(put(np.asarray(arrays[k], dtype)) for k in ("rho", "mom", "b")))
+    cr = (CRState(put(np.asarray(arrays["ec"], dtype)), put(np.asarray(arrays["cr_flux"], dtype)))
           if "ec" in arrays else None)
     return Carry(state, jnp.asarray(arrays["modes"]), jnp.asarray(arrays["key"]),
                  jnp.asarray(arrays["time"], dtype), jnp.asarray(arrays["steps"], jnp.int32),
