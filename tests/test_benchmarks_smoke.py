@@ -77,3 +77,16 @@ def test_ensemble_benchmark_times_both_ways_over_the_same_steps(tmp_path):
     assert case["speedup"] == pytest.approx(
         case["median_seconds_alone"] / case["median_seconds_together"])
     assert result["machine"]["cpu"]
+
+
+@pytest.mark.slow
+def test_compile_benchmark_measures_both_ways(tmp_path):
+    result = _run("benchmarks.compile", "--resolutions", "16", "--presets", "MHD", "--steps",
+                  "2", "--repeats", "1", "--rounds", "1", out=tmp_path / "compile.json")
+    (case,) = result["cases"]
+    assert set(case["runs"]) == {"tuned", "defaults"}
+    assert all(r["steps"] == 2 and r["compile_seconds"] > 0 for runs in case["runs"].values()
+               for r in runs)
+    assert case["compile_ratio"] == pytest.approx(
+        case["compile_seconds_defaults"] / case["compile_seconds_tuned"])
+    assert result["machine"]["cpu"]
