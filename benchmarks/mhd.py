@@ -1,14 +1,15 @@
 """Speed of the MHD (+ CR) solver: zone-cycles per second per core and per machine, beside Athena++.
 
     python -m benchmarks.mhd [--resolutions 32,64] [--preset MHD] [--precision float32]
-                             [--steps 20] [--min-steps 2] [--repeats 3] [--rounds 3]
+                             [--steps 20] [--min-steps 10] [--repeats 3] [--rounds 3]
                              [--athena-bin PATH] [--out benchmarks/results/mhd.json]
 
 Zone-cycles per second are cells x steps per wall second of driven turbulence (HLLD, VL2 + CT,
 Ornstein-Uhlenbeck driving; with ``--preset CR_...`` the coupled MHD + two-moment CR step) from
 a random state. Each of our measurements runs in a fresh process: the first chunk (compilation)
-is timed separately, then ``--repeats`` chunks of ``--steps`` steps (scaled by ``(32/N)**3``),
-and the median chunk is kept. On a CPU every round measures, in this order,
+is timed separately, then ``--repeats`` chunks of ``--steps`` steps (scaled by ``(32/N)**3``,
+at least ``--min-steps``), and the median chunk is kept. On a CPU every round measures, in
+this order,
 
 * ``ours_core``: our solver pinned to one core with XLA's thread pool off;
 * ``athena_core`` (given ``--athena-bin``): Athena++ pinned to the same core, one thread, the
@@ -221,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolutions", default="32,64")
     parser.add_argument("--steps", type=int, default=20,
                         help="steps per timed chunk at 32^3, scaled by (32/N)^3 (same work per chunk)")
-    parser.add_argument("--min-steps", type=int, default=2, help="at least this many steps per chunk")
+    parser.add_argument("--min-steps", type=int, default=10,
+                        help="at least this many steps per chunk (a call's first step also "
+                             "touches its fresh temporary memory: ~0.07 s at 64^3 float64, as "
+                             "much as half a step; a run's chunks take 25 or more)")
     parser.add_argument("--repeats", type=int, default=3, help="timed chunks per measurement")
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating rounds of every measurement on a CPU (medians)")

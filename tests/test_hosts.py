@@ -139,3 +139,16 @@ def test_join_hosts_refuses_inconsistent_settings():
         join_hosts("127.0.0.1:1", 0, 0)
     with pytest.raises(ConfigError, match=r"--process-id must be in 0\.\.1"):
         join_hosts("127.0.0.1:1", 2, 2)
+
+
+def test_one_process_refuses_the_checkpoints_of_two(tmp_path):
+    """A folder holding per-process checkpoints of a two-process run is not silently restarted
+    from t = 0 by one process (which would leave them stale): it is refused, naming the file."""
+    from crturb_keras.simulate.mhd import MHDConfig, simulate_mhd
+
+    folder = tmp_path / "MHD"
+    folder.mkdir()
+    (folder / "checkpoint.0-of-2.npz").write_bytes(b"part of another run")
+    with pytest.raises(ConfigError, match=r"checkpoint\.0-of-2\.npz.*other number of processes"):
+        simulate_mhd(MHDConfig(resolution=16, k_max=3, t_start=0.1, outputs=1), tmp_path)
+    assert (folder / "checkpoint.0-of-2.npz").read_bytes() == b"part of another run"

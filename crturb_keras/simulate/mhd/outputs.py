@@ -102,10 +102,11 @@ def output_header(time: float, cycle: int, config: MHDConfig, name: str, dedt: f
     in ``units``, and the configuration in the attributes."""
     faces = [units.origin[d] + units.length * np.linspace(0.0, 1.0, config.resolution + 1)
              for d in range(3)]
+    solver = f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"
+    if config.cosmic_rays:
+        solver += " + two-moment CRs (Jiang & Oh 2018)"
     attributes = {"SimulationClass": name, "MHDConfig": config.to_json(),
-                  "InjectionRate": float(dedt), "CrturbVersion": __version__,
-                  "Solver": f"crturb-keras isothermal MHD: VL2 + PLM + {config.riemann.upper()} + CT"
-                  + (" + two-moment CRs (Jiang & Oh 2018)" if config.cosmic_rays else "")}
+                  "InjectionRate": float(dedt), "CrturbVersion": __version__, "Solver": solver}
     if not units.identity:
         attributes["CodeUnits"] = json.dumps(dataclasses.asdict(units))
     return Snapshot(fields={}, x1f=faces[0], x2f=faces[1], x3f=faces[2],

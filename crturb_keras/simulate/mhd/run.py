@@ -280,7 +280,8 @@ def _evolve(members: list[_Member], failures: dict[int, SimulationError]
 
 
 def evolve_snapshots(config: MHDConfig, name: str = "MHD") -> Iterator[Snapshot]:
-    """Yield the ``config.outputs`` snapshots of one run in time order, in memory (no files).
+    """Yield the ``config.outputs`` snapshots of one run in time order, in memory (no files; one
+    process).
 
     Parameters
     ----------

@@ -10,9 +10,10 @@ one ``checkpoint.npz``. With ``P`` processes:
   ``P`` rows of 11 numbers are exchanged and every process combines them in the same order, so
   every decision taken from them (a failed run, the injection rate's control) is the same on
   every process;
-* outputs: process 0 creates the file with its metadata (:func:`~crturb_keras.io.athena.start_athdf`),
-  the processes write their planes into it one after another (HDF5 without MPI allows one
-  writer at a time; the file is never read whole), and process 0 renames it;
+* outputs: process 0 creates the file with its metadata
+  (:func:`~crturb_keras.io.athena.start_athdf`), the processes write their planes into it one
+  after another (HDF5 without MPI allows one writer at a time; the file is never read whole),
+  and process 0 renames it;
 * checkpoints: each process writes its planes and the replicated scalars to
   ``checkpoint.<k>-of-<P>.npz``; a resume needs the same process count.
 
@@ -39,11 +40,9 @@ from .hosts import (barrier, from_writer, gather_rows, is_writer, process_count,
 from .outputs import OutputUnits, output_fields, output_header
 from .solver import Carry
 
-#: The carry's grid fields, as named in checkpoints.
-GRID_FIELDS = ("rho", "mom", "b", "ec", "cr_flux")
-
 
 def _grid(carry: Carry) -> dict[str, jax.Array]:
+    """The carry's grid fields, as checkpoints name them."""
     fields = {"rho": carry.state.rho, "mom": carry.state.mom, "b": carry.state.b}
     if carry.cr is not None:
         fields.update(ec=carry.cr.ec, cr_flux=carry.cr.flux)
