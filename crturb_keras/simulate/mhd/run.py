@@ -430,8 +430,8 @@ def simulate_ensemble(
     ``out_dir/<name>/[<run>/]``: the members (different seeds, CR transport, injection rates)
     advance together with a leading member axis, each with its own time step, to the same
     steps and fields as alone, bit for bit (``tests/test_ensemble.py``). Finished runs are
-    reused; runs resumed from checkpoints advance in groups of equal time. A run that fails leaves the ensemble, the
-    others finish, then its error is raised.
+    reused; runs resumed from checkpoints advance in groups of equal time. A run that fails
+    leaves the ensemble, the others finish, then its error is raised.
 
     Parameters
     ----------

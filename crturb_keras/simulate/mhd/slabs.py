@@ -38,15 +38,7 @@ from .diagnostics import cell_field, combine_sums, means_from_sums, slab_sums
 from .hosts import (barrier, from_writer, gather_rows, is_writer, process_count, slab_bounds,
                     slab_of, to_host)
 from .outputs import OutputUnits, output_fields, output_header
-from .solver import Carry
-
-
-def _grid(carry: Carry) -> dict[str, jax.Array]:
-    """The carry's grid fields, as checkpoints name them."""
-    fields = {"rho": carry.state.rho, "mom": carry.state.mom, "b": carry.state.b}
-    if carry.cr is not None:
-        fields.update(ec=carry.cr.ec, cr_flux=carry.cr.flux)
-    return fields
+from .solver import Carry, to_numpy
 
 
 def local_cells(carry: Carry) -> tuple[int, dict[str, np.ndarray | None]]:
@@ -117,15 +109,11 @@ def checkpoint_path(folder: Path) -> Path:
 
 def save_checkpoint(folder: Path, carry: Carry, extra: dict[str, np.ndarray]) -> None:
     """Write this process's planes of ``carry``, its scalars and ``extra`` (every process)."""
-    start, _ = slab_of(carry.state.rho)
-    arrays = {name: slab_of(x)[1] for name, x in _grid(carry).items()}
-    arrays.update({name: np.asarray(value) for name, value in zip(
-        ("modes", "key", "time", "steps", "injected"),
-        to_host((carry.modes, carry.key, carry.time, carry.steps, carry.injected)))})
+    start = slab_bounds(carry.state.rho)[jax.process_index()][0]
+    arrays = to_numpy(carry, grid=lambda x: slab_of(x)[1], small=to_host)
     arrays.update(extra, x3_start=np.int64(start), processes=np.int64(process_count()))
-    with atomic_path(checkpoint_path(folder)) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+    with atomic_path(checkpoint_path(folder)) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def load_checkpoint(folder: Path) -> dict[str, np.ndarray] | None:

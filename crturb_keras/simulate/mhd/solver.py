@@ -278,15 +278,16 @@ class Solver:
         return advance_members([self], [carry], t_target, [dedt], max_steps)[0]
 
 
-def to_numpy(carry: Carry) -> dict[str, np.ndarray]:
-    """Plain arrays of a carry (for checkpoints)."""
+def to_numpy(carry: Carry, grid: Callable[[jax.Array], np.ndarray] = np.asarray,
+             small: Callable[[jax.Array], np.ndarray] = np.asarray) -> dict[str, np.ndarray]:
+    """Plain arrays of a carry (for checkpoints): ``grid`` reads the grid fields (default the
+    whole field; one process's x3 planes with :func:`~.hosts.slab_of`), ``small`` the rest."""
     state = carry.state
-    arrays = {"rho": np.asarray(state.rho), "mom": np.asarray(state.mom), "b": np.asarray(state.b),
-              "modes": np.asarray(carry.modes), "key": np.asarray(carry.key),
-              "time": np.asarray(carry.time), "steps": np.asarray(carry.steps),
-              "injected": np.asarray(carry.injected)}
+    arrays = {"rho": grid(state.rho), "mom": grid(state.mom), "b": grid(state.b),
+              "modes": small(carry.modes), "key": small(carry.key), "time": small(carry.time),
+              "steps": small(carry.steps), "injected": small(carry.injected)}
     if carry.cr is not None:
-        arrays.update(ec=np.asarray(carry.cr.ec), cr_flux=np.asarray(carry.cr.flux))
+        arrays.update(ec=grid(carry.cr.ec), cr_flux=grid(carry.cr.flux))
     return arrays
 
 
