@@ -97,10 +97,11 @@ def slab_of(x) -> tuple[int, np.ndarray]:
 
 
 def slab_bounds(x) -> list[tuple[int, int]]:
-    """``(first, last + 1)`` x3 plane of every process's slab of grid field ``x``, in process
-    order (``[(0, N3)]`` for one process)."""
+    """``(first, last + 1)`` x3 plane of every process's slab of grid field ``x`` (an array, or
+    a ``jax.ShapeDtypeStruct`` with its sharding), in process order (``[(0, N3)]`` for one
+    process)."""
     n = x.shape[-3]
-    if not isinstance(x, jax.Array) or x.is_fully_addressable:
+    if getattr(x, "sharding", None) is None or jax.process_count() == 1:
         return [(0, n)]
     bounds: dict[int, tuple[int, int]] = {}
     for device, index in x.sharding.devices_indices_map(x.shape).items():

@@ -49,9 +49,9 @@ from ...plots import plot_mhd_history
 from ...snapshot import Snapshot
 from .config import MHDConfig
 from .diagnostics import HISTORY_COLUMNS, write_history
-from .hosts import from_writer, is_writer, process_count
+from .hosts import from_writer, is_writer, process_count, slab_bounds
 from .outputs import OutputNaming, OutputUnits, output_fields, output_header, output_path
-from .sharding import place_planes
+from .sharding import grid_sharding, place_planes
 from .slabs import (load_checkpoint, local_cells, measure, remove_checkpoint, save_checkpoint,
                     write_output)
 from .solver import Carry, Solver, advance_members, from_numpy
@@ -317,6 +317,17 @@ def _load_checkpoint(folder: Path, solver: Solver) -> _Loop | None:
                           f"or choose another output folder")
     grid = None
     if process_count() > 1:
+        n = solver.config.resolution
+        field = jax.ShapeDtypeStruct((n,) * 3, solver.dtype,
+                                     sharding=grid_sharding(3, solver.mesh))
+        low, high = slab_bounds(field)[jax.process_index()]
+        if int(arrays["x3_start"]) != low or arrays["rho"].shape[0] != high - low:
+            raise ConfigError(
+                f"{folder}: this process's checkpoint holds x3 planes {int(arrays['x3_start'])}.."
+                f"{int(arrays['x3_start']) + arrays['rho'].shape[0] - 1}, its share of the grid is "
+                f"{low}..{high - 1}; resume with the devices per process it was written with, "
+                f"or delete every checkpoint*.npz there to restart from t = 0")
+
         def grid(planes):
             return place_planes(planes, solver.mesh, solver.config.resolution)
     carry = solver.place(from_numpy(arrays, solver.dtype, grid))
