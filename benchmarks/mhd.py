@@ -15,10 +15,13 @@ this order,
 * ``athena_core`` (given ``--athena-bin``): Athena++ pinned to the same core, one thread, the
   same number of cycles, its own ``zone-cycles/cpu_second`` (main loop only, like ours);
 * ``ours_machine``: our solver on all cores (one process, as ``pipelines.simulate`` runs);
+* ``ours_processes``: one pinned single-threaded process of ours per core at once (one run
+  each, as ``pipelines.simulate --workers 0`` runs); the sum;
 * ``athena_machine``: one Athena++ process per core at once, each pinned to its core; the sum;
 
 and the medians over ``--rounds`` alternating rounds give the per-core ratio (``ours_core /
-athena_core``) and the per-machine ratio (``ours_machine / athena_machine``). Athena++ runs the
+athena_core``) and the per-machine ratios (``ours_machine / athena_machine`` and
+``ours_processes / athena_machine``, the like-for-like one). Athena++ runs the
 inputs of ``benchmarks.athena_reference`` (beta 1, its ``turb_flag = 3`` driving) stopped after
 the cycle count, without outputs; for a CR preset the binary must be built with ``-cr``
 (``bash benchmarks/athena/build.sh SRC BUILD --cr``) and runs Athena++'s CR module with
@@ -94,23 +97,48 @@ def _cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
+def _worker(resolution: int, steps: int, repeats: int, precision: str, riemann: str,
+            preset: str, core: int | None) -> subprocess.Popen:
+    """A fresh process running :func:`measure`: pinned to ``core`` with one XLA thread, or
+    (``None``) on every core."""
+    env = dict(os.environ)
+    pin = []
+    if core is not None:
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {ONE_THREAD}".strip()
+        pin = ["--pin-core", str(core)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.mhd", "--worker", *pin, "--resolutions",
+         str(resolution), "--steps", str(steps), "--min-steps", str(steps), "--repeats",
+         str(repeats), "--precision", precision, "--riemann", riemann, "--preset", preset],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _result(worker: subprocess.Popen) -> dict:
+    out, err = worker.communicate()
+    if worker.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed ({worker.returncode}): {err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def ours(resolution: int, steps: int, repeats: int, precision: str, riemann: str, preset: str,
          one_core: bool) -> dict:
     """:func:`measure` in a fresh process: pinned to the first core with one XLA thread
     (``one_core``), or on every core."""
-    env = dict(os.environ)
-    pin = []
-    if one_core:
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {ONE_THREAD}".strip()
-        pin = ["--pin-core", str(_cores()[0])]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.mhd", "--worker", *pin, "--resolutions",
-         str(resolution), "--steps", str(steps), "--min-steps", str(steps), "--repeats",
-         str(repeats), "--precision", precision, "--riemann", riemann, "--preset", preset],
-        env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark worker failed ({done.returncode}): {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    core = _cores()[0] if one_core else None
+    return _result(_worker(resolution, steps, repeats, precision, riemann, preset, core))
+
+
+def ours_per_core(resolution: int, steps: int, repeats: int, precision: str, riemann: str,
+                  preset: str, cores: list[int]) -> dict:
+    """One pinned single-threaded :func:`measure` process per core in ``cores`` at once (one
+    run each, as Athena++'s per-machine figure and ``pipelines.simulate --workers 0``); the sum
+    of their zone-cycles/s."""
+    workers = [_worker(resolution, steps, repeats, precision, riemann, preset, core)
+               for core in cores]
+    results = [_result(w) for w in workers]
+    return {"processes": len(cores),
+            "zone_cycles_per_second": sum(r["zone_cycles_per_second"] for r in results),
+            "per_process": [r["zone_cycles_per_second"] for r in results]}
 
 
 def athena_blocks(preset: str) -> tuple[str, str]:
@@ -190,6 +218,8 @@ def compare(resolution: int, steps: int, args: argparse.Namespace) -> dict:
                                         args.preset, cores[:1])
         row["ours_machine"] = ours(resolution, steps, args.repeats, args.precision,
                                    args.riemann, args.preset, one_core=False)
+        row["ours_processes"] = ours_per_core(resolution, steps, args.repeats, args.precision,
+                                              args.riemann, args.preset, cores)
         if args.athena_bin:
             row["athena_machine"] = athena(args.athena_bin, resolution, steps * args.repeats,
                                            args.preset, cores)
@@ -204,15 +234,19 @@ def compare(resolution: int, steps: int, args: argparse.Namespace) -> dict:
     if args.athena_bin:
         result["ratio_per_core"] = result["ours_core"] / result["athena_core"]
         result["ratio_per_machine"] = result["ours_machine"] / result["athena_machine"]
+        result["ratio_per_machine_processes"] = (result["ours_processes"]
+                                                 / result["athena_machine"])
     return result
 
 
 def _line(r: dict) -> str:
     text = (f"{r['resolution']}^3: per core {r['ours_core']:.3g}, per machine "
-            f"{r['ours_machine']:.3g} ({r['cores']} cores)")
+            f"{r['ours_machine']:.3g} in one process, {r['ours_processes']:.3g} in one per core "
+            f"({r['cores']} cores)")
     if "ratio_per_core" in r:
         text += (f"; Athena++ {r['athena_core']:.3g} / {r['athena_machine']:.3g}: "
-                 f"{r['ratio_per_core']:.2f}x per core, {r['ratio_per_machine']:.2f}x per machine")
+                 f"{r['ratio_per_core']:.2f}x per core, {r['ratio_per_machine']:.2f}x / "
+                 f"{r['ratio_per_machine_processes']:.2f}x per machine")
     return text
 
 

@@ -41,7 +41,17 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from .scheme import State, _faces, _fluxes, _update, cell_centred_field, down, materialize, up
+from .scheme import (
+    State,
+    _faces,
+    _fluxes,
+    _update,
+    along_faces,
+    cell_centred_field,
+    down,
+    materialize,
+    up,
+)
 
 #: Interaction coefficient used for a zero diffusivity (CRs locked to the gas), in units of
 #: ``1 / (L c_s)``; equivalent to ``kappa = 3e-7 L c_s``.
@@ -122,30 +132,41 @@ def _hll(speeds, u_left, u_right, f_left, f_right):
     return (s_right * f_left - s_left * f_right + s_left * s_right * (u_right - u_left)) * inverse
 
 
-def _transport(cr: CRState, vel: list, c: _Coupling, sound: jnp.ndarray, dx: float, vmax,
-               linear: bool):
-    """Flux divergences ``(dE, df)`` of the hyperbolic transport (HLL, optical-depth-reduced
-    wave speeds, never below the cell's sound speed with locked CRs ``sound``)."""
-    d_ec = jnp.zeros_like(cr.ec)
-    d_flux = [jnp.zeros_like(cr.ec) for _ in range(3)]
-    for d in range(3):
-        sigma = _normal_sigma(c, d)
+def _face_fluxes(d: int, dx: float, vmax, linear: bool):
+    """HLL fluxes of ``(E_c, f_d, f_t1, f_t2)`` on the lower ``d``-faces from the cells'
+    ``sigma`` along ``d``, locked-CR sound speed, gas velocity ``v_d``, ``E_c`` and ``f_d, f_t1,
+    f_t2``."""
+    def fluxes(sigma, sound, vn, ec, fn, ft1, ft2):
         tau2 = (dx * vmax * 0.5 * (sigma + down(sigma, d))) ** 2
         reduction = jnp.where(tau2 > 1e-6, jnp.sqrt(-jnp.expm1(-tau2) / jnp.maximum(tau2, 1e-6)),
                               1.0 - 0.25 * tau2)
         v_diff = jnp.minimum(jnp.maximum(vmax / math.sqrt(3.0) * reduction,
                                          jnp.maximum(sound, down(sound, d))), vmax / math.sqrt(3.0))
-        v_left, v_right = down(vel[d], d), vel[d]
+        v_left, v_right = down(vn, d), vn
         s_left = jnp.minimum(jnp.minimum(v_left, v_right) - v_diff, 0.0)
         s_right = jnp.maximum(jnp.maximum(v_left, v_right) + v_diff, 0.0)
         speeds = (s_left, s_right, 1.0 / jnp.maximum(s_right - s_left, 1e-30))
-        e_l, e_r = _faces(cr.ec, d, linear)
-        n_l, n_r = _faces(cr.flux[d], d, linear)
+        e_l, e_r = _faces(ec, d, linear)
+        n_l, n_r = _faces(fn, d, linear)
+        return [_hll(speeds, e_l, e_r, vmax * n_l, vmax * n_r),
+                _hll(speeds, n_l, n_r, vmax * e_l / 3.0, vmax * e_r / 3.0),
+                *(_hll(speeds, *_faces(f, d, linear), 0.0, 0.0) for f in (ft1, ft2))]
+
+    return fluxes
+
+
+def _transport(cr: CRState, vel: list, c: _Coupling, sound: jnp.ndarray, dx: float, vmax,
+               linear: bool, planes: int = 0):
+    """Flux divergences ``(dE, df)`` of the hyperbolic transport (HLL, optical-depth-reduced
+    wave speeds, never below the cell's sound speed with locked CRs ``sound``); ``planes`` tiles
+    the face fluxes (:func:`.scheme.along_faces`)."""
+    d_ec = jnp.zeros_like(cr.ec)
+    d_flux = [jnp.zeros_like(cr.ec) for _ in range(3)]
+    for d in range(3):
         transverse = ((d + 1) % 3, (d + 2) % 3)
-        fluxes = materialize([
-            _hll(speeds, e_l, e_r, vmax * n_l, vmax * n_r),
-            _hll(speeds, n_l, n_r, vmax * e_l / 3.0, vmax * e_r / 3.0),
-            *(_hll(speeds, *_faces(cr.flux[t], d, linear), 0.0, 0.0) for t in transverse)])
+        cells = (_normal_sigma(c, d), sound, vel[d], cr.ec, cr.flux[d],
+                 *(cr.flux[t] for t in transverse))
+        fluxes = along_faces(_face_fluxes(d, dx, vmax, linear), cells, d, planes)
         d_ec = d_ec - (up(fluxes[0], d) - fluxes[0]) / dx
         for component, flux in zip((d, *transverse), fluxes[1:]):
             d_flux[component] = d_flux[component] - (up(flux, d) - flux) / dx
@@ -181,7 +202,8 @@ def interact(cr: CRState, vel: list, c: _Coupling, dt, vmax) -> CRState:
 
 
 def _cr_stage(base_cr: CRState, source_cr: CRState, source: State, gas: State, dt, dx: float,
-              cs: float, linear: bool, params: CRParams) -> tuple[CRState, CRState]:
+              cs: float, linear: bool, params: CRParams,
+              planes: int = 0) -> tuple[CRState, CRState]:
     """Transport of ``base_cr`` with fluxes of ``source_cr`` (gas ``source``), then the
     interaction with the updated gas ``gas``; returns the transported and the final CR state.
 
@@ -191,7 +213,8 @@ def _cr_stage(base_cr: CRState, source_cr: CRState, source: State, gas: State, d
     vel_source = [source.mom[d] / source.rho for d in range(3)]
     c_source = coupling(source, source_cr.ec, params, dx)
     sound = jnp.sqrt(cs * cs + _FOUR_THIRDS * source_cr.ec / (3.0 * source.rho))
-    d_ec, d_flux = _transport(source_cr, vel_source, c_source, sound, dx, params.vmax, linear)
+    d_ec, d_flux = _transport(source_cr, vel_source, c_source, sound, dx, params.vmax, linear,
+                              planes)
     moved = materialize(CRState(jnp.maximum(base_cr.ec + dt * d_ec, EC_FLOOR),
                                 base_cr.flux + dt * d_flux))
     vel = [gas.mom[d] / gas.rho for d in range(3)]
@@ -199,22 +222,25 @@ def _cr_stage(base_cr: CRState, source_cr: CRState, source: State, gas: State, d
 
 
 def _stage(base: State, base_cr: CRState, source: State, source_cr: CRState, dt, dx: float,
-           cs: float, linear: bool, riemann: str, floor: float,
-           params: CRParams) -> tuple[State, CRState]:
+           cs: float, linear: bool, riemann: str, floor: float, params: CRParams,
+           planes: int = 0) -> tuple[State, CRState]:
     """One VL2 stage of the coupled system: fluxes from ``source``, update of ``base``; the gas
     takes the momentum the interaction removes from the CR flux."""
-    gas = _update(base, _fluxes(source, dx, cs, linear, riemann, floor), dt, dx, floor)
-    moved, cr = _cr_stage(base_cr, source_cr, source, gas, dt, dx, cs, linear, params)
+    gas = _update(base, _fluxes(source, dx, cs, linear, riemann, floor, planes), dt, dx, floor)
+    moved, cr = _cr_stage(base_cr, source_cr, source, gas, dt, dx, cs, linear, params, planes)
     # cr comes materialized from interact; only the gas momentum is new here.
     return materialize(State(gas.rho, gas.mom - (cr.flux - moved.flux) / params.vmax, gas.b)), cr
 
 
 def coupled_step(state: State, cr: CRState, dt, dx: float, cs: float, params: CRParams,
-                 riemann: str = "hlld", floor: float = 1e-4) -> tuple[State, CRState]:
+                 riemann: str = "hlld", floor: float = 1e-4,
+                 planes: int = 0) -> tuple[State, CRState]:
     """Advance gas and CRs by ``dt``: VL2 + CT for the gas, HLL transport and the implicit
-    interaction for the CRs in each stage (donor-cell predictor to ``dt / 2``, PLM corrector)."""
-    half, half_cr = _stage(state, cr, state, cr, 0.5 * dt, dx, cs, False, riemann, floor, params)
-    return _stage(state, cr, half, half_cr, dt, dx, cs, True, riemann, floor, params)
+    interaction for the CRs in each stage (donor-cell predictor to ``dt / 2``, PLM corrector);
+    ``planes`` tiles the face fluxes (:func:`.scheme.along_faces`)."""
+    half, half_cr = _stage(state, cr, state, cr, 0.5 * dt, dx, cs, False, riemann, floor, params,
+                           planes)
+    return _stage(state, cr, half, half_cr, dt, dx, cs, True, riemann, floor, params, planes)
 
 
 def transport_step(state: State, cr: CRState, dt, dx: float, cs: float,
