@@ -116,9 +116,11 @@ CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 #: Smallest grid (cells per side) whose face fluxes the CPU computes one plane at a time
 #: (:func:`.scheme.along_faces`). Measured on a 2-core Intel Xeon, float64, one core: the step
-#: 1.8x faster at 32^3 and 64^3 (MHD; 1.6-1.7x with CRs), 1.2x at 16^3; on two cores tiled and
-#: whole-array steps are within 10 % of each other, and at 16^3 with CRs in float32 the tiled
-#: one was 0.7x, so smaller boxes (the main job's, in ensembles) keep whole arrays.
+#: 1.8x faster at 32^3 and 64^3 (MHD; 1.6-1.7x with CRs), 1.2x at 16^3. In one process on two
+#: cores the tiled step is 0.89-1.10x the whole-array one (XLA's threads split big kernels, not a
+#: plane's), and at 16^3 with CRs in float32 it was 0.7x, so smaller boxes (the main job's, in
+#: ensembles) keep whole arrays. One rule for every process keeps a run's bits independent of
+#: how many threads or worker processes it gets.
 CPU_TILE_RESOLUTION = 32
 
 
