@@ -100,13 +100,17 @@ def along_faces(fn: Callable[..., Sequence[jnp.ndarray]], arrays: Sequence[jnp.n
     Whole-array element-wise code leaves XLA:CPU to write each of a Riemann solve's few dozen
     intermediates as a full grid (2 MiB a field at 64^3 in float64), which falls out of the
     cache; a slab of planes (``lax.map`` over x3 planes, or x2 planes when ``d`` is x3) keeps
-    them in it, as Athena++'s pencils do. The same element-wise operations in the same order
-    give the same bits either way; the results are ``(N3, N2, N1)`` arrays as without tiling.
+    them in it, as Athena++'s pencils do. The results are ``(N3, N2, N1)`` arrays as without
+    tiling, and the same element-wise operations: the MHD fluxes bit for bit, the CR fluxes to
+    round-off (the compiler may contract a multiply-add differently across the loop's edge).
+    ``planes`` must divide the grid.
     """
     if not planes:
         return list(materialize(list(fn(*arrays))))
     axis = 1 if d == 2 else 0
     n = arrays[0].shape[axis]
+    if n % planes:
+        raise ValueError(f"tiles of {planes} planes do not divide a grid of {n}")
 
     def split(x: jnp.ndarray) -> jnp.ndarray:
         slabs = x.reshape(x.shape[:axis] + (n // planes, planes) + x.shape[axis + 1:])
