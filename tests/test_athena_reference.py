@@ -82,3 +82,35 @@ def test_speed_runs_stop_after_the_cycles_and_carry_the_presets_cr_settings(tmp_
     assert "<output1>" in ref.athinput_text(16, seed=1)
     missing = tmp_path / "athena"
     assert "no such Athena++ binary" in mhd._check_binary(missing, "MHD")
+
+
+def test_compare_reports_both_per_machine_ratios_from_medians(monkeypatch):
+    """``benchmarks.mhd.compare`` measures ours per core, in one process, and one process per
+    core (the like-for-like figure against one Athena++ process per core), takes medians over
+    the rounds and divides each by Athena++'s; the printed line names both per-machine ratios.
+    The measurements are stubbed: this checks the bookkeeping, not the speed."""
+    import argparse
+
+    from benchmarks import mhd
+
+    rates = iter(range(1, 100))
+
+    def fake(*args, **kwargs):
+        return {"zone_cycles_per_second": float(next(rates)), "compile_seconds": 1.0,
+                "peak_memory_mib": 10.0}
+
+    monkeypatch.setattr(mhd, "ours", fake)
+    monkeypatch.setattr(mhd, "ours_per_core", fake)
+    monkeypatch.setattr(mhd, "athena", fake)
+    monkeypatch.setattr(mhd, "_cores", lambda: [0, 1])
+    args = argparse.Namespace(rounds=3, repeats=1, precision="float64", riemann="hlld",
+                              preset="MHD", athena_bin="athena")
+    result = mhd.compare(16, 10, args)
+    # Per round, in order: ours_core, athena_core, ours_machine, ours_processes, athena_machine.
+    assert [result[k] for k in ("ours_core", "athena_core", "ours_machine", "ours_processes",
+                                "athena_machine")] == [6.0, 7.0, 8.0, 9.0, 10.0]
+    assert result["ratio_per_core"] == pytest.approx(6 / 7)
+    assert result["ratio_per_machine"] == pytest.approx(8 / 10)
+    assert result["ratio_per_machine_processes"] == pytest.approx(9 / 10)
+    line = mhd._line(result)
+    assert "9 in one per core" in line and "0.80x / 0.90x per machine" in line

@@ -424,10 +424,9 @@ def test_a_tiled_ensemble_member_is_the_run_tiled_alone():
         forcing = stack_members([solvers[k].forcing(0.2) for k in members])
         done = compiled_loop(jax.default_backend())(
             stack_members([starts[k] for k in members]), jnp.asarray(0.02, jnp.float64), forcing,
-            jnp.asarray(1000, jnp.int32), numerics=base_numerics, driven=True, planes=1)
+            jnp.asarray(1000, jnp.int32), numerics=solvers[0].numerics, driven=True, planes=1)
         return unstack_members(done, len(members))
 
-    base_numerics = solvers[0].numerics
     together = advance([0, 1])
     for k, member in enumerate(together):
         alone = advance([k])[0]
